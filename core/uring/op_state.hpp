@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+// OpState: the state shared by one in-flight io_uring operation and the task awaiting it.
+//
+// It has two kinds of owners: the awaiter, and each SQE in flight that names it (the operation
+// itself, its linked timeout, a cancel aimed at it). The last owner to let go frees it, so an
+// aborted task's frame can go at once while the kernel still holds the buffer, the sockaddr or
+// the timespec that live here (STYLE.md §5.6 rule 3). OpStates are recycled through a
+// per-thread cache: no allocation per forwarded chunk.
+#pragma once
+
+#include <linux/time_types.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/atomic_waker.hpp"
+#include "core/buffer.hpp"
+
+struct io_uring_cqe;
+
+namespace ringlb::core {
+
+class Ring;
+
+struct alignas(16) OpState {
+    // Any thread (atomics).
+    std::atomic<std::uint32_t> refs{0};
+    std::atomic<bool> done{false};  // release-stored by the handler after res/cqe_flags
+    AtomicWaker waker;
+
+    // Written by the ring's thread before `done` is released; read by the awaiter after.
+    std::int32_t res = 0;
+    std::uint32_t cqe_flags = 0;
+    std::int32_t timeout_res = 0;  // the linked timeout's res (-ETIME: it fired)
+
+    // The ring's thread only.
+    std::uint8_t pending_cqes = 0;   // CQEs still to come before `done` (op + linked timeout)
+    Ring* ring = nullptr;            // where the SQE went; cancels go there too
+    std::uint64_t user_data = 0;     // as submitted, for ASYNC_CANCEL
+    OpState* next_cancel = nullptr;  // Ring's remote-cancel list link
+
+    // Lifetime: kernel-visible memory, valid until the last CQE naming this state arrives.
+    Buffer buf;
+    __kernel_timespec ts{};
+    sockaddr_storage addr{};
+    socklen_t addrlen = 0;
+
+    /// How to free a state that is not a pooled plain OpState (streams); null for pooled.
+    void (*free_fn)(OpState* self) noexcept = nullptr;
+};
+
+/// A fresh OpState with refs == 1 (the caller's). From the calling thread's cache.
+OpState* acquire_op_state();
+/// Takes one more reference. Any thread.
+void retain(OpState* op) noexcept;
+/// Drops one reference; the last one resets and recycles (or frees) the state. Any thread.
+void release(OpState* op) noexcept;
+
+/// Number of OpStates alive (acquired and not yet recycled), for leak tests. Any thread.
+std::int64_t live_op_states() noexcept;
+
+namespace detail {
+/// Completion handlers for the single-shot kinds (registered by the Runtime).
+void complete_one_shot(void* target, const io_uring_cqe& cqe) noexcept;
+void complete_link_timeout(void* target, const io_uring_cqe& cqe) noexcept;
+void complete_cancel(void* target, const io_uring_cqe& cqe) noexcept;
+void complete_ignore(void* target, const io_uring_cqe& cqe) noexcept;
+}  // namespace detail
+
+}  // namespace ringlb::core

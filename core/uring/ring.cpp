@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+// Ring: io_uring set-up with feature fallback, SQE hand-out, submission and CQE dispatch.
+#include "core/uring/ring.hpp"
+
+#include <liburing.h>
+
+#include <cerrno>
+
+#include "core/assert.hpp"
+
+namespace ringlb::core {
+namespace {
+thread_local Ring* t_ring = nullptr;
+}  // namespace
+
+struct Ring::Impl {
+    io_uring ring{};
+};
+
+Ring::Ring(const CompletionTable* table, unsigned cq_entries) noexcept
+        : table_(table), cq_capacity_(cq_entries), impl_(std::make_unique<Impl>()) {}
+
+Ring::~Ring() {
+    if (t_ring == this) {
+        t_ring = nullptr;
+    }
+    io_uring_queue_exit(&impl_->ring);
+}
+
+Result<std::unique_ptr<Ring>>
+Ring::create(const RingOptions& options, const CompletionTable* table) {
+    std::unique_ptr<Ring> ring(new Ring(table, options.cq_entries));
+    struct Attempt {
+        unsigned flags;
+        RingFeatures features;
+    };
+    const unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    const Attempt attempts[] = {
+            {base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+             {.single_issuer = true, .defer_taskrun = true}},
+            {base | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, {.coop_taskrun = true}},
+            {base, {}},
+    };
+    int err = -EINVAL;
+    for (const Attempt& a : attempts) {
+        if ((a.flags & IORING_SETUP_DEFER_TASKRUN) != 0 && !options.allow_defer_taskrun) {
+            continue;
+        }
+        io_uring_params params{};
+        params.flags = a.flags;
+        params.cq_entries = options.cq_entries;
+        err = io_uring_queue_init_params(options.sq_entries, &ring->impl_->ring, &params);
+        if (err == 0) {
+            ring->features_ = a.features;
+            ring->features_.kernel_features = params.features;
+            ring->features_.recvsend_bundle = (params.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
+            ring->cq_capacity_ = params.cq_entries;
+            break;
+        }
+        if (err != -EINVAL) {
+            break;  // EPERM, ENOSYS, ENOMEM: no flag combination will help
+        }
+    }
+    if (err != 0) {
+        return Unexpected(std::error_code(-err, std::system_category()));
+    }
+    return ring;
+}
+
+int Ring::fd() const noexcept {
+    return impl_->ring.ring_fd;
+}
+
+Ring* Ring::current() noexcept {
+    return t_ring;
+}
+
+void Ring::set_current(Ring* ring) noexcept {
+    t_ring = ring;
+}
+
+io_uring_sqe* Ring::get_sqe(unsigned needed, bool control) noexcept {
+    const std::uint32_t limit = control ? cq_capacity_ : cq_capacity_ - kControlReserve;
+    if (in_flight_ + needed > limit) {
+        return nullptr;
+    }
+    io_uring& r = impl_->ring;
+    if (io_uring_sq_space_left(&r) < needed) {
+        const int n = io_uring_submit(&r);
+        bump(stats_.enters, 1);
+        if (n > 0) {
+            bump(stats_.submissions, static_cast<std::uint64_t>(n));
+        }
+        if (io_uring_sq_space_left(&r) < needed) {
+            return nullptr;
+        }
+    }
+    io_uring_sqe* sqe = io_uring_get_sqe(&r);
+    RINGLB_ASSERT(sqe != nullptr);
+    // Every SQE we hand out ends in exactly one CQE without IORING_CQE_F_MORE.
+    ++in_flight_;
+    return sqe;
+}
+
+void Ring::submit_and_poll() noexcept {
+    const int n = io_uring_submit_and_get_events(&impl_->ring);
+    bump(stats_.enters, 1);
+    if (n > 0) {
+        bump(stats_.submissions, static_cast<std::uint64_t>(n));
+    }
+}
+
+void Ring::submit_and_wait(std::chrono::nanoseconds timeout) noexcept {
+    io_uring& r = impl_->ring;
+    int n;
+    if (timeout.count() <= 0) {
+        n = io_uring_submit_and_wait(&r, 1);
+    } else {
+        __kernel_timespec ts{};
+        ts.tv_sec = timeout.count() / 1'000'000'000;
+        ts.tv_nsec = timeout.count() % 1'000'000'000;
+        io_uring_cqe* cqe = nullptr;
+        n = io_uring_submit_and_wait_timeout(&r, &cqe, 1, &ts, nullptr);
+    }
+    bump(stats_.enters, 1);
+    if (n > 0) {
+        bump(stats_.submissions, static_cast<std::uint64_t>(n));
+    }
+    // Errors (EINTR, ETIME, EBUSY with a full CQ) need no action: the loop reaps and retries.
+}
+
+unsigned Ring::reap() noexcept {
+    io_uring& r = impl_->ring;
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&r, head, cqe) {
+        ++seen;
+        dispatch(*cqe);
+    }
+    if (seen > 0) {
+        io_uring_cq_advance(&r, seen);
+        bump(stats_.completions, seen);
+    }
+    return seen;
+}
+
+void Ring::dispatch(const io_uring_cqe& cqe) noexcept {
+    if ((cqe.flags & IORING_CQE_F_MORE) == 0 && in_flight_ > 0) {
+        --in_flight_;
+    }
+    const std::uint64_t ud = cqe.user_data;
+    if (!table_->handle(
+                static_cast<std::size_t>(user_data::kind(ud)), user_data::target(ud), cqe)) {
+        RINGLB_BUG("CQE for an unregistered completion kind");
+    }
+}
+
+void Ring::request_cancel(OpState* op) noexcept {
+    retain(op);  // the cancel's own reference, dropped by its CQE (complete_cancel)
+    if (t_ring == this) {
+        prep_cancel(op);
+        return;
+    }
+    OpState* head = remote_cancels_.load(std::memory_order_relaxed);
+    do {
+        op->next_cancel = head;
+        // seq_cst: publishes next_cancel to the exchange in submit_remote_cancels() and pairs
+        // with the owner's seq_cst has_remote_cancels() check before it sleeps.
+    } while (!remote_cancels_.compare_exchange_weak(
+            head, op, std::memory_order_seq_cst, std::memory_order_relaxed));
+    if (rouse_fn_ != nullptr) {
+        rouse_fn_(rouse_ctx_);
+    }
+}
+
+void Ring::submit_remote_cancels() noexcept {
+    if (remote_cancels_.load(std::memory_order_relaxed) == nullptr) {
+        return;
+    }
+    // acquire: pairs with the release CAS in request_cancel().
+    OpState* list = remote_cancels_.exchange(nullptr, std::memory_order_acquire);
+    while (list != nullptr) {
+        OpState* next = list->next_cancel;
+        list->next_cancel = nullptr;
+        prep_cancel(list);
+        list = next;
+    }
+}
+
+void Ring::prep_cancel(OpState* op) noexcept {
+    io_uring_sqe* sqe = get_sqe(1, true);
+    if (sqe == nullptr) {
+        // The ring is full: queue it as a remote request; the next loop iteration retries.
+        OpState* head = remote_cancels_.load(std::memory_order_relaxed);
+        do {
+            op->next_cancel = head;
+        } while (!remote_cancels_.compare_exchange_weak(
+                head, op, std::memory_order_release, std::memory_order_relaxed));
+        return;
+    }
+    io_uring_prep_cancel64(sqe, op->user_data, 0);
+    io_uring_sqe_set_data64(sqe, user_data::encode(CompletionKind::kCancel, op));
+}
+
+void Ring::cancel_all() noexcept {
+    io_uring_sqe* sqe = get_sqe(1, true);
+    if (sqe == nullptr) {
+        return;  // retried by the caller's loop
+    }
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, user_data::encode(CompletionKind::kIgnore, nullptr));
+}
+
+}  // namespace ringlb::core

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+// Ring: owns one io_uring, the only translation point between the runtime and the kernel.
+//
+// The model: one worker thread owns one Ring (SINGLE_ISSUER + DEFER_TASKRUN where the kernel
+// has them, COOP_TASKRUN otherwise). Operations fill SQEs through get_sqe(); the worker submits
+// them all with one io_uring_enter per loop iteration, which also reaps completions; reap()
+// decodes each CQE's user_data and dispatches it through the HandlerTable. Handlers only record
+// and wake.
+//
+// Invariants:
+//  - Only the owner thread calls get_sqe(), submit*() and reap().
+//  - In-flight operations never exceed the CQ size: get_sqe() declines instead (-EBUSY).
+//  - Cancels are submitted on the ring that holds the operation. A cancel requested from
+//    another thread is queued (request_cancel) and the owner is roused to submit it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "core/handler_table.hpp"
+#include "core/result.hpp"
+#include "core/uring/op_state.hpp"
+#include "core/uring/uring_compat.hpp"
+#include "core/uring/user_data.hpp"
+
+namespace ringlb::core {
+
+using CompletionTable = HandlerTable<kCompletionKinds>;
+
+struct RingOptions {
+    unsigned sq_entries = 256;
+    unsigned cq_entries = 16384;
+    /// Try SINGLE_ISSUER + DEFER_TASKRUN first (tests turn this off to force the fallback).
+    bool allow_defer_taskrun = true;
+};
+
+/// Counters the owner thread writes and any thread may read (relaxed load/store, no RMW).
+struct RingStats {
+    std::atomic<std::uint64_t> submissions{0};
+    std::atomic<std::uint64_t> enters{0};
+    std::atomic<std::uint64_t> completions{0};
+};
+
+class alignas(16) Ring {
+public:
+    /// Creates a ring on the calling thread, which becomes its owner. Fails with the errno of
+    /// io_uring_queue_init (EPERM under a seccomp filter or kernel.io_uring_disabled, ENOSYS
+    /// without io_uring, ENOMEM past RLIMIT_MEMLOCK on old kernels).
+    static Result<std::unique_ptr<Ring>>
+    create(const RingOptions& options, const CompletionTable* table);
+    ~Ring();
+    Ring(const Ring&) = delete;
+    Ring& operator=(const Ring&) = delete;
+
+    /// `needed` consecutive SQEs, flushing once if the SQ is full; nullptr when the ring
+    /// cannot take `needed` more operations (the caller completes with -EBUSY). Operations
+    /// leave kControlReserve CQ entries free; `control` SQEs (cancels, the worker's wake-up
+    /// read) may use them, so a full ring can always be cancelled. Owner thread only.
+    struct io_uring_sqe* get_sqe(unsigned needed = 1, bool control = false) noexcept;
+
+    static constexpr std::uint32_t kControlReserve = 2;
+
+    /// Submits pending SQEs and processes deferred completions without waiting.
+    void submit_and_poll() noexcept;
+    /// Submits pending SQEs and waits for at least one completion, up to `timeout` if given.
+    void
+    submit_and_wait(std::chrono::nanoseconds timeout = std::chrono::nanoseconds::zero()) noexcept;
+    /// Dispatches every ready CQE through the handler table; returns how many. Owner only.
+    unsigned reap() noexcept;
+    /// Dispatches one CQE as if the kernel had posted it (tests drive handlers with it).
+    void dispatch(const struct io_uring_cqe& cqe) noexcept;
+
+    /// Asks for `op` to be cancelled on this ring. Any thread: from another thread the request
+    /// is queued and the owner roused. Takes its own reference until the cancel completes.
+    void request_cancel(OpState* op) noexcept;
+    /// Submits every cancel queued by other threads. Owner only.
+    void submit_remote_cancels() noexcept;
+    /// True when other threads queued cancels. seq_cst: see request_cancel(). Any thread.
+    bool has_remote_cancels() const noexcept {
+        return remote_cancels_.load(std::memory_order_seq_cst) != nullptr;
+    }
+    /// Cancels every operation in flight (shutdown). Owner only.
+    void cancel_all() noexcept;
+
+    /// Operations whose final CQE has not been reaped (the wake-up read included).
+    std::uint32_t in_flight() const noexcept { return in_flight_; }
+    const RingFeatures& features() const noexcept { return features_; }
+    const RingStats& stats() const noexcept { return stats_; }
+    int fd() const noexcept;
+
+    /// Called from request_cancel() on a foreign thread, to rouse the owner.
+    void set_rouse(void (*fn)(void* ctx) noexcept, void* ctx) noexcept {
+        rouse_fn_ = fn;
+        rouse_ctx_ = ctx;
+    }
+
+    /// The ring owned by the calling thread, or nullptr.
+    static Ring* current() noexcept;
+    static void set_current(Ring* ring) noexcept;
+
+private:
+    Ring(const CompletionTable* table, unsigned cq_entries) noexcept;
+    void prep_cancel(OpState* op) noexcept;
+    static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+        // Owner-thread counter: a plain load/store pair, no atomic RMW (readers only load).
+        c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+
+    // Immutable after construction.
+    const CompletionTable* table_;
+    std::uint32_t cq_capacity_;
+    RingFeatures features_;
+    // Owner thread only. (io_uring is opaque here: std::unique_ptr keeps liburing out.)
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    std::uint32_t in_flight_ = 0;
+    std::uint32_t reserved_ = 0;  // SQEs handed out by get_sqe() and not yet submitted
+    // Any thread (atomics).
+    std::atomic<OpState*> remote_cancels_{nullptr};
+    RingStats stats_;
+    void (*rouse_fn_)(void*) noexcept = nullptr;
+    void* rouse_ctx_ = nullptr;
+};
+
+}  // namespace ringlb::core
