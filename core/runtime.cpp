@@ -67,7 +67,7 @@ void Runtime::shutdown() {
     for (auto& w : workers_) {
         w->join();
     }
-    workers_.clear();  // closes the rings
+    // The workers (and their rings) stay until the destructor, so stats remain readable.
 }
 
 Runtime* Runtime::current() noexcept {

@@ -63,9 +63,11 @@ public:
         return handle.take();
     }
 
-    /// Stops the workers: every task still alive is cancelled (its frame destroyed), every
-    /// operation in flight is cancelled and its CQE reaped, then the rings are closed.
-    /// Idempotent. Not from a worker thread.
+    /// Stops the workers: every task that runs again is cancelled (its frame destroyed), every
+    /// operation in flight is cancelled and its CQE reaped, and the worker threads end (after
+    /// `shutdown_timeout` at most). The rings close with the Runtime. A task idle on something
+    /// only another task or thread can wake (an Event nobody sets) is not reached: it is
+    /// reported and leaks. Idempotent. Not from a worker thread.
     void shutdown();
 
     unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }

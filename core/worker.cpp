@@ -40,7 +40,9 @@ Result<void> Worker::start(const RingOptions& options) {
     }
     std::promise<std::error_code> started;
     std::future<std::error_code> result = started.get_future();
-    thread_ = std::thread([this, options, &started] {
+    // The promise moves into the thread: the thread may still be inside set_value() when
+    // start() returns.
+    thread_ = std::thread([this, options, started = std::move(started)]() mutable {
         auto ring = Ring::create(options, &runtime_.table_);
         if (!ring) {
             started.set_value(ring.error());
