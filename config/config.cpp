@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: MIT
+// Config's small helpers.
+#include "config/config.hpp"
+
+namespace ringlb::config {
+
+const Pool* Config::find_pool(const std::string& name) const noexcept {
+    for (const Pool& p : pools) {
+        if (p.name == name) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+const char* to_string(LogLevel l) noexcept {
+    switch (l) {
+        case LogLevel::kDebug:
+            return "debug";
+        case LogLevel::kInfo:
+            return "info";
+        case LogLevel::kWarn:
+            return "warn";
+        case LogLevel::kError:
+            return "error";
+    }
+    return "?";
+}
+
+const char* to_string(Balance b) noexcept {
+    switch (b) {
+        case Balance::kRoundRobin:
+            return "round_robin";
+        case Balance::kLeastConn:
+            return "least_conn";
+        case Balance::kP2c:
+            return "p2c";
+        case Balance::kMaglev:
+            return "maglev";
+    }
+    return "?";
+}
+
+}  // namespace ringlb::config

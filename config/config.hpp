@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+// Config: the validated, typed, immutable configuration of ringlbd. Plain data, no JSON types;
+// produced by config::parse() / config::load_file() (config/load.hpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/net/address.hpp"
+
+namespace ringlb::config {
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+enum class Balance { kRoundRobin, kLeastConn, kP2c, kMaglev };
+enum class Service { kEcho };
+
+struct Backend {
+    std::string address;  // as written in the config (the admin API names backends by it)
+    core::SocketAddress resolved;
+    std::uint32_t weight = 1;
+};
+
+struct Pool {
+    std::string name;
+    Balance balance = Balance::kRoundRobin;
+    std::vector<Backend> backends;
+};
+
+struct Timeouts {
+    std::uint32_t connect_ms = 3000;
+    std::uint32_t idle_ms = 300000;  // 0: no idle timeout
+};
+
+struct Listener {
+    std::string name;
+    std::string listen;  // as written
+    core::SocketAddress address;
+    std::optional<std::string> pool;  // exactly one of pool and service is set
+    std::optional<Service> service;
+    std::uint32_t max_connections = 100000;
+    std::uint32_t retries = 2;
+    Timeouts timeouts;
+};
+
+struct Config {
+    std::uint32_t workers = 0;  // 0: one per CPU
+    std::string metrics_listen = "127.0.0.1:9810";
+    core::SocketAddress metrics_address;
+    std::string admin_socket;  // empty: the default under $XDG_RUNTIME_DIR or /run/ringlb
+    LogLevel log_level = LogLevel::kInfo;
+    std::vector<Listener> listeners;
+    std::vector<Pool> pools;
+
+    /// The pool named `name`, or nullptr.
+    const Pool* find_pool(const std::string& name) const noexcept;
+};
+
+const char* to_string(LogLevel l) noexcept;
+const char* to_string(Balance b) noexcept;
+
+}  // namespace ringlb::config
