@@ -67,6 +67,7 @@ void Runtime::shutdown() {
     for (auto& w : workers_) {
         w->join();
     }
+    stopped_.store(true, std::memory_order_release);
     // The workers (and their rings) stay until the destructor, so stats remain readable.
 }
 
@@ -109,6 +110,9 @@ void Runtime::submit_new(TaskHeader* t) noexcept {
 
 void Runtime::submit_to(unsigned worker, TaskHeader* t) noexcept {
     RINGLB_CHECK(worker < workers_.size(), "no such worker");
+    // After shutdown() returned no worker runs any more: the task would never run.
+    RINGLB_CHECK(
+            !stopped_.load(std::memory_order_acquire), "spawn on a runtime that was shut down");
     Worker& target = *workers_[worker];
     target.count_spawn();
     target.add_unfinished(1);

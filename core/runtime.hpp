@@ -103,6 +103,7 @@ private:
     // Any thread (atomics).
     std::atomic<bool> stopping_{false};
     std::atomic<bool> shut_down_{false};
+    std::atomic<bool> stopped_{false};  // the workers have exited
     std::atomic<std::uint32_t> next_worker_{0};
     std::atomic<std::uint64_t> task_failures_{0};
 

@@ -40,11 +40,8 @@ void TaskHeader::release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) {
         return;
     }
-    if (root_) {
-        // Never finished and nobody can wake it any more (the runtime went away first).
-        root_.destroy();
-        root_ = nullptr;
-    }
+    // The runtime's reference is dropped only in finish(), after the frame is gone.
+    RINGLB_ASSERT(!root_);
     vtable_->destroy(this);
     detail::count_task_header(-1);
 }

@@ -127,7 +127,7 @@ public:
     Runtime* runtime() const noexcept { return runtime_; }
     /// The worker index that last ran the task (where wakes send it). Any thread.
     std::uint32_t owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
-    /// Owner worker only (set when the task is pushed to a worker's queue).
+    /// Set by whoever queues the task on a worker (the task is not running). Any thread.
     void set_owner(std::uint32_t w) noexcept { owner_.store(w, std::memory_order_relaxed); }
 
     /// Intrusive link for run queues; valid only while SCHEDULED.

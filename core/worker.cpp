@@ -68,13 +68,8 @@ void Worker::join() {
 }
 
 void Worker::count_spawn() noexcept {
-    if (t_worker == this) {
-        stats_.tasks_spawned.store(
-                stats_.tasks_spawned.load(std::memory_order_relaxed) + 1,
-                std::memory_order_relaxed);
-    } else {
-        stats_.tasks_spawned.fetch_add(1, std::memory_order_relaxed);
-    }
+    // relaxed RMW: other threads spawn onto this worker too (spawn_on_worker, block_on).
+    stats_.tasks_spawned.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Worker::push_local(TaskHeader* t) noexcept {
@@ -105,7 +100,7 @@ void Worker::rouse() noexcept {
     // work in its re-check, or we see sleeping_ and write the eventfd.
     if (sleeping_.exchange(false, std::memory_order_seq_cst)) {
         const std::uint64_t one = 1;
-        // EAGAIN means the counter is saturated: the read is pending anyway.
+        // A blocking eventfd write blocks only at a counter of 2^64-2: never in practice.
         [[maybe_unused]] ssize_t n = ::write(eventfd_.get(), &one, sizeof one);
     }
 }

@@ -24,7 +24,8 @@ namespace ringlb::core {
 
 class Runtime;
 
-/// Counters the owner writes (plain load/store) and any thread reads.
+/// Counters any thread reads; the owner writes them with plain load/store, except
+/// tasks_spawned, which other threads add to as well.
 struct WorkerStats {
     std::atomic<std::uint64_t> tasks_run{0};
     std::atomic<std::uint64_t> tasks_spawned{0};
@@ -60,7 +61,7 @@ public:
     /// The ring (valid between start() and the end of the thread). Any thread for stats.
     const Ring* ring() const noexcept { return ring_.get(); }
     const WorkerStats& stats() const noexcept { return stats_; }
-    /// Owner-written counter of spawns (any thread may add through count_spawn).
+    /// Counts a task placed on this worker. Any thread.
     void count_spawn() noexcept;
     /// Tasks spawned on this worker minus tasks finished on it (the sum over workers is the
     /// number of unfinished tasks). Any thread.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The built-in echo service: everything a client sends comes back, in order, until it closes.
-// Used for probes, demos and tests (and as the daemon's `"service": "echo"`).
+// Used for probes, demos and tests ; the proxy daemon will serve it for `"service": "echo"`.
 #pragma once
 
 #include <atomic>

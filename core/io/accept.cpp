@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// AcceptStream: multishot accept, its completion handler and its bounded ready queue.
+// AcceptStream: multishot accept, its completion handler and its unbounded ready queue.
 #include "core/io/accept.hpp"
 
 #include <liburing.h>
@@ -65,7 +65,13 @@ public:
         if (read_ < head_->count.load(std::memory_order_acquire)) {
             return true;
         }
-        return read_ == Chunk::kSize && head_->next.load(std::memory_order_acquire) != nullptr;
+        if (read_ != Chunk::kSize) {
+            return false;
+        }
+        // Race: the producer links a new chunk before it writes the chunk's first entry; the
+        // entry is ours only once that chunk's count says so.
+        const Chunk* next = head_->next.load(std::memory_order_acquire);
+        return next != nullptr && next->count.load(std::memory_order_acquire) > 0;
     }
 
     /// Consumer. \pre has_items().

@@ -40,6 +40,8 @@ protected:
     bool submit(std::coroutine_handle<> h, PrepFn prep, const void* self) noexcept;
     /// The operation's result; a linked-timeout cancellation becomes -ETIMEDOUT.
     IoResult result() const noexcept;
+    /// True once submit() handed an SQE to the ring (false before, or after -EBUSY).
+    bool submitted() const noexcept { return op_ != nullptr; }
     /// The buffer lent to the kernel, handed back after completion.
     Buffer take_buffer() noexcept;
 

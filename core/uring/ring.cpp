@@ -104,6 +104,7 @@ io_uring_sqe* Ring::get_sqe(unsigned needed, bool control) noexcept {
 
 void Ring::submit_and_poll() noexcept {
     const int n = io_uring_submit_and_get_events(&impl_->ring);
+    RINGLB_CHECK(n != -EBADR, "io_uring dropped completions (EBADR)");
     bump(stats_.enters, 1);
     if (n > 0) {
         bump(stats_.submissions, static_cast<std::uint64_t>(n));
@@ -126,7 +127,9 @@ void Ring::submit_and_wait(std::chrono::nanoseconds timeout) noexcept {
     if (n > 0) {
         bump(stats_.submissions, static_cast<std::uint64_t>(n));
     }
-    // Errors (EINTR, ETIME, EBUSY with a full CQ) need no action: the loop reaps and retries.
+    // EBADR: the kernel dropped CQEs (overflow without NODROP); operations were lost.
+    RINGLB_CHECK(n != -EBADR, "io_uring dropped completions (EBADR)");
+    // Other errors (EINTR, ETIME, EBUSY with a full CQ) need no action: the loop reaps again.
 }
 
 unsigned Ring::reap() noexcept {

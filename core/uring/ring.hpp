@@ -112,11 +112,10 @@ private:
     const CompletionTable* table_;
     std::uint32_t cq_capacity_;
     RingFeatures features_;
-    // Owner thread only. (io_uring is opaque here: std::unique_ptr keeps liburing out.)
+    // Owner thread only.
     struct Impl;
     std::unique_ptr<Impl> impl_;
     std::uint32_t in_flight_ = 0;
-    std::uint32_t reserved_ = 0;  // SQEs handed out by get_sqe() and not yet submitted
     // Any thread (atomics).
     std::atomic<OpState*> remote_cancels_{nullptr};
     RingStats stats_;

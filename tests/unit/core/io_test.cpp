@@ -255,8 +255,9 @@ Task<void> hold_recv(int fd, std::atomic<int>* started, std::atomic<int>* busy) 
 }
 
 TEST_P(IoModes, AFullRingCompletesWithEBusyInsteadOfOverflowing) {
-    // CQ of 8 entries with 2 kept for cancels: at most 6 receives fit, so of 10 at least 4
-    // must be refused with -EBUSY, and the full ring must still shut down cleanly.
+    // CQ of 8 entries with 2 kept for cancels: at most 6 receives fit (5 while the worker's
+    // wake-up read is armed), so of 10 at least 4 must be refused with -EBUSY, and the full
+    // ring must still shut down cleanly.
     const std::int64_t ops_before = live_op_states();
     RINGLB_RUNTIME_OR_SKIP(rt, 1, GetParam(), 8, 4);
     int sv[2];
