@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Awaitable I/O on real loopback sockets: a 10,000-connection echo, refused connects, linked
 // timeouts, cancellation, a full ring, and shutdown with operations in flight.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -277,6 +278,34 @@ TEST_P(IoModes, AFullRingCompletesWithEBusyInsteadOfOverflowing) {
     if (ops_before >= 0) {
         EXPECT_EQ(live_op_states(), ops_before);
     }
+}
+
+Task<IoResult> close_it(int fd) {
+    IoResult r = co_await close(UniqueFd(fd));
+    co_return r;
+}
+
+TEST_P(IoModes, CloseOnAFullRingStillClosesTheDescriptor) {
+    RINGLB_RUNTIME_OR_SKIP(rt, 1, GetParam(), 8, 4);
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    UniqueFd a(sv[0]);
+    UniqueFd b(sv[1]);
+    std::atomic<int> started{0};
+    std::atomic<int> busy{0};
+    std::vector<JoinHandle<void>> hs;
+    for (int i = 0; i < 10; ++i) {
+        hs.push_back(rt->spawn(hold_recv(a.get(), &started, &busy)));
+    }
+    ASSERT_TRUE(test::run_until([&] { return busy.load() >= 4; }));  // the ring is full now
+    const int victim = ::dup(b.get());
+    ASSERT_GE(victim, 0);
+    JoinResult<IoResult> r = rt->block_on(close_it(victim));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_TRUE(r->has_value()) << r->raw();
+    EXPECT_EQ(::fcntl(victim, F_GETFD), -1) << "the descriptor leaked";
+    EXPECT_EQ(errno, EBADF);
+    rt->shutdown();
 }
 
 Task<void> accept_forever(int listen_fd) {
