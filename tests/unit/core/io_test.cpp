@@ -255,24 +255,36 @@ Task<void> hold_recv(int fd, std::atomic<int>* started, std::atomic<int>* busy) 
     }
 }
 
-TEST_P(IoModes, AFullRingCompletesWithEBusyInsteadOfOverflowing) {
-    // CQ of 8 entries with 2 kept for cancels: at most 6 receives fit (5 while the worker's
-    // wake-up read is armed), so of 10 at least 4 must be refused with -EBUSY, and the full
-    // ring must still shut down cleanly.
-    const std::int64_t ops_before = live_op_states();
-    RINGLB_RUNTIME_OR_SKIP(rt, 1, GetParam(), 8, 4);
-    int sv[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    UniqueFd a(sv[0]);
-    UniqueFd b(sv[1]);
+/// Fills a runtime's one small ring (CQ of 8, 2 kept for cancels) with receives that never
+/// complete: at most 6 fit (5 while the worker's wake-up read is armed), so of 10 at least 4
+/// are refused with -EBUSY.
+struct FullRing {
+    UniqueFd a;
+    UniqueFd b;
     std::atomic<int> started{0};
     std::atomic<int> busy{0};
-    std::vector<JoinHandle<void>> hs;
-    for (int i = 0; i < 10; ++i) {
-        hs.push_back(rt->spawn(hold_recv(a.get(), &started, &busy)));
+    std::vector<JoinHandle<void>> receivers;
+
+    bool fill(Runtime& rt) {
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+            return false;
+        }
+        a.reset(sv[0]);
+        b.reset(sv[1]);
+        for (int i = 0; i < 10; ++i) {
+            receivers.push_back(rt.spawn(hold_recv(a.get(), &started, &busy)));
+        }
+        return test::run_until([&] { return started.load() == 10 && busy.load() >= 4; });
     }
-    ASSERT_TRUE(test::run_until([&] { return started.load() == 10; }));
-    ASSERT_TRUE(test::run_until([&] { return busy.load() >= 4; })) << busy.load();
+};
+
+TEST_P(IoModes, AFullRingCompletesWithEBusyInsteadOfOverflowing) {
+    // ... and the full ring must still shut down cleanly.
+    const std::int64_t ops_before = live_op_states();
+    RINGLB_RUNTIME_OR_SKIP(rt, 1, GetParam(), 8, 4);
+    FullRing full;
+    ASSERT_TRUE(full.fill(*rt)) << full.busy.load();
     EXPECT_LE(rt->worker(0).ring()->in_flight(), 8u);
     rt->shutdown();
     if (ops_before >= 0) {
@@ -287,18 +299,9 @@ Task<IoResult> close_it(int fd) {
 
 TEST_P(IoModes, CloseOnAFullRingStillClosesTheDescriptor) {
     RINGLB_RUNTIME_OR_SKIP(rt, 1, GetParam(), 8, 4);
-    int sv[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    UniqueFd a(sv[0]);
-    UniqueFd b(sv[1]);
-    std::atomic<int> started{0};
-    std::atomic<int> busy{0};
-    std::vector<JoinHandle<void>> hs;
-    for (int i = 0; i < 10; ++i) {
-        hs.push_back(rt->spawn(hold_recv(a.get(), &started, &busy)));
-    }
-    ASSERT_TRUE(test::run_until([&] { return busy.load() >= 4; }));  // the ring is full now
-    const int victim = ::dup(b.get());
+    FullRing full;
+    ASSERT_TRUE(full.fill(*rt)) << full.busy.load();
+    const int victim = ::dup(full.b.get());
     ASSERT_GE(victim, 0);
     JoinResult<IoResult> r = rt->block_on(close_it(victim));
     ASSERT_TRUE(r.has_value());
