@@ -41,11 +41,16 @@ struct Listener {
     std::optional<Service> service;
     std::uint32_t max_connections = 100000;
     std::uint32_t retries = 2;
+    /// Bytes buffered per direction of a connection: ringlbd holds at most 2 x this much of a
+    /// connection's data (it reads again only once the last read has been sent on).
+    std::uint32_t buffer_bytes = 16384;
     Timeouts timeouts;
 };
 
 struct Config {
     std::uint32_t workers = 0;  // 0: one per CPU
+    /// After SIGTERM/SIGINT: how long open connections may finish before ringlbd exits.
+    std::uint32_t drain_timeout_ms = 30000;
     std::string metrics_listen = "127.0.0.1:9810";
     core::SocketAddress metrics_address;
     std::string admin_socket;  // empty: the default under $XDG_RUNTIME_DIR or /run/ringlb

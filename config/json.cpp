@@ -171,7 +171,14 @@ void read_listener(Reader& r, const json& j, const std::string& path, Config& ou
     if (!r.object(
                 j,
                 path,
-                {"name", "listen", "pool", "service", "max_connections", "retries", "timeouts"})) {
+                {"name",
+                 "listen",
+                 "pool",
+                 "service",
+                 "max_connections",
+                 "retries",
+                 "buffer_bytes",
+                 "timeouts"})) {
         return;
     }
     Listener l;
@@ -188,6 +195,7 @@ void read_listener(Reader& r, const json& j, const std::string& path, Config& ou
     }
     l.max_connections = r.uint(j, path, "max_connections", 1, 10'000'000, l.max_connections);
     l.retries = r.uint(j, path, "retries", 0, 10, l.retries);
+    l.buffer_bytes = r.uint(j, path, "buffer_bytes", 1024, 16 * 1024 * 1024, l.buffer_bytes);
     if (j.contains("timeouts")) {
         const std::string tpath = Reader::join(path, "timeouts");
         const json& t = j.at("timeouts");
@@ -287,8 +295,10 @@ core::Result<Config, ConfigErrors> parse(std::string_view json_text) {
     if (!r.object(root, "", {"runtime", "metrics", "admin", "log", "listeners", "pools"})) {
         return core::Unexpected(std::move(errors));
     }
-    if (root.contains("runtime") && r.object(root["runtime"], "runtime", {"workers"})) {
+    if (root.contains("runtime") && r.object(root["runtime"], "runtime", {"workers", "drain_timeout_ms"})) {
         cfg.workers = r.uint(root["runtime"], "runtime", "workers", 0, 1024, 0);
+        cfg.drain_timeout_ms = r.uint(
+                root["runtime"], "runtime", "drain_timeout_ms", 0, 3'600'000, cfg.drain_timeout_ms);
     }
     if (root.contains("metrics") && r.object(root["metrics"], "metrics", {"listen"})) {
         if (auto a = r.address(

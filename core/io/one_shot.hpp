@@ -45,6 +45,10 @@ protected:
     /// The buffer lent to the kernel, handed back after completion.
     Buffer take_buffer() noexcept;
 
+    /// The in-flight operation's state (nullptr before submit or after -EBUSY), for awaiters
+    /// that poll more than their own completion (wait_for).
+    OpState* op_state() const noexcept { return op_; }
+
     /// Lent to the kernel at submit().
     Buffer buffer_;
 

@@ -54,6 +54,10 @@ public:
     /// Waits until the flag is set. Inside a runtime task only.
     WaitOp wait() noexcept { return WaitOp(*this); }
 
+    /// The waiter's registration, for composite awaiters that also wait on something else
+    /// (wait_for() in core/timer.hpp). Register, then check is_set().
+    AtomicWaker& waker() noexcept { return waker_; }
+
 private:
     // Any thread (atomics).
     std::atomic<bool> set_{false};

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+// Balancer: the four algorithms behind one pick().
+#include "daemon/balance/balancer.hpp"
+
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <string>
+
+#include "core/assert.hpp"
+
+namespace ringlb::daemon {
+namespace {
+
+std::uint64_t next_random() noexcept {
+    // splitmix64, one state per thread: no shared cache line, no lock.
+    thread_local std::uint64_t state =
+            reinterpret_cast<std::uintptr_t>(&state) ^ 0x9e3779b97f4a7c15ULL;
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+// a is less loaded than b when active_a / weight_a < active_b / weight_b (cross-multiplied).
+bool less_loaded(const BackendState& a, const BackendState& b) noexcept {
+    const auto la = static_cast<std::int64_t>(a.active.load(std::memory_order_relaxed));
+    const auto lb = static_cast<std::int64_t>(b.active.load(std::memory_order_relaxed));
+    return la * static_cast<std::int64_t>(b.weight) < lb * static_cast<std::int64_t>(a.weight);
+}
+
+}  // namespace
+
+std::uint64_t client_key(const core::SocketAddress& client) noexcept {
+    if (client.family() == AF_INET) {
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(client.get());
+        return hash_bytes(&sin->sin_addr, sizeof sin->sin_addr);
+    }
+    if (client.family() == AF_INET6) {
+        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(client.get());
+        return hash_bytes(&sin6->sin6_addr, sizeof sin6->sin6_addr);
+    }
+    return 0;
+}
+
+Balancer::Balancer(config::Balance kind, std::vector<BackendState*> backends)
+        : kind_(kind), backends_(std::move(backends)) {
+    RINGLB_CHECK(!backends_.empty(), "a balancer needs at least one backend");
+    std::vector<std::uint32_t> weights;
+    std::vector<std::string> names;
+    for (const BackendState* b : backends_) {
+        weights.push_back(b->weight);
+        names.push_back(b->address);
+    }
+    if (kind_ == config::Balance::kRoundRobin) {
+        round_robin_.emplace(weights);
+    } else if (kind_ == config::Balance::kMaglev) {
+        maglev_.emplace(names, weights);
+    }
+}
+
+template <class Usable>
+std::int64_t Balancer::least_loaded(Usable usable) noexcept {
+    const std::size_t n = backends_.size();
+    // relaxed: only rotates which of several equally loaded backends wins.
+    const std::size_t start = tie_cursor_.fetch_add(1, std::memory_order_relaxed) % n;
+    std::int64_t best = -1;
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t i = (start + k) % n;
+        if (usable(i)
+            && (best < 0
+                || less_loaded(*backends_[i], *backends_[static_cast<std::size_t>(best)]))) {
+            best = static_cast<std::int64_t>(i);
+        }
+    }
+    return best;
+}
+
+template <class Usable>
+std::int64_t Balancer::power_of_two(Usable usable) noexcept {
+    const std::size_t n = backends_.size();
+    if (n >= 2) {
+        const std::size_t a = next_random() % n;
+        const std::size_t b = (a + 1 + next_random() % (n - 1)) % n;  // distinct from a
+        if (usable(a) && usable(b)) {
+            return static_cast<std::int64_t>(less_loaded(*backends_[b], *backends_[a]) ? b : a);
+        }
+    }
+    return least_loaded(usable);  // one of the two is out (or n == 1): scan instead
+}
+
+template <class Usable>
+std::int64_t Balancer::pick_with(const core::SocketAddress& client, Usable usable) noexcept {
+    switch (kind_) {
+        case config::Balance::kRoundRobin:
+            return round_robin_->pick(usable);
+        case config::Balance::kLeastConn:
+            return least_loaded(usable);
+        case config::Balance::kP2c:
+            return power_of_two(usable);
+        case config::Balance::kMaglev:
+            return maglev_->lookup_usable(client_key(client), usable);
+    }
+    return -1;
+}
+
+std::int64_t
+Balancer::pick(const core::SocketAddress& client, std::span<const std::uint32_t> tried) noexcept {
+    auto available = [this](std::size_t i) {
+        return backends_[i]->available.load(std::memory_order_relaxed);
+    };
+    auto untried = [&](std::size_t i) {
+        return available(i) && std::find(tried.begin(), tried.end(), i) == tried.end();
+    };
+    const std::int64_t fresh = pick_with(client, untried);
+    if (fresh >= 0 || tried.empty()) {
+        return fresh;
+    }
+    return pick_with(client, available);  // every available backend was tried: go round again
+}
+
+}  // namespace ringlb::daemon

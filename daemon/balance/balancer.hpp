@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+// Balancer: picks the backend for a new connection from one pool snapshot, by the pool's
+// algorithm. Backends that are not available (disabled, down) are skipped; on a retry the
+// backends already tried are avoided while another one is available.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/net/address.hpp"
+#include "daemon/backend.hpp"
+#include "daemon/balance/maglev_table.hpp"
+#include "daemon/balance/smooth_round_robin.hpp"
+
+namespace ringlb::daemon {
+
+class Balancer {
+public:
+    /// \pre `backends` is non-empty and outlives the balancer.
+    Balancer(config::Balance kind, std::vector<BackendState*> backends);
+
+    /// The index of the backend for a connection from `client`, or -1 when none is available.
+    /// Any thread; lock-free (round robin and least_conn use one relaxed atomic counter).
+    std::int64_t
+    pick(const core::SocketAddress& client, std::span<const std::uint32_t> tried) noexcept;
+
+    config::Balance kind() const noexcept { return kind_; }
+
+private:
+    template <class Usable>
+    std::int64_t pick_with(const core::SocketAddress& client, Usable usable) noexcept;
+    template <class Usable>
+    std::int64_t least_loaded(Usable usable) noexcept;
+    template <class Usable>
+    std::int64_t power_of_two(Usable usable) noexcept;
+
+    config::Balance kind_;
+    std::vector<BackendState*> backends_;
+    std::optional<SmoothRoundRobin> round_robin_;
+    std::optional<MaglevTable> maglev_;
+    std::atomic<std::uint64_t> tie_cursor_{0};  // least_conn: which of equals goes first
+};
+
+/// The key Maglev hashes for a client: its IP address without the port, so every connection
+/// from one client lands on the same backend.
+std::uint64_t client_key(const core::SocketAddress& client) noexcept;
+
+}  // namespace ringlb::daemon

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+// forward(): two pump tasks and the session-side wait for them (end, failure or idleness).
+#include "daemon/forward.hpp"
+
+#include <sys/socket.h>
+#include <time.h>
+
+#include <atomic>
+
+#include "core/buffer.hpp"
+#include "core/io/recv.hpp"
+#include "core/io/send.hpp"
+#include "core/io/shutdown.hpp"
+#include "core/join_handle.hpp"
+#include "core/sync/event.hpp"
+#include "core/timer.hpp"
+#include "core/yield.hpp"
+
+namespace ringlb::daemon {
+
+using namespace ringlb::core;
+
+namespace {
+
+std::int64_t coarse_now_ns() noexcept {
+    // The idle clock needs ~ms precision: the coarse clock is a plain vDSO read.
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+// What the two pumps of one connection and their owner share. Lives in forward()'s frame,
+// which outlives both pumps (it joins them).
+struct Flow {
+    Event changed;                                              // a pump ended
+    std::atomic<int> ended{0};                                  // pumps that have ended
+    std::atomic<bool> broken{false};                            // a pump ended by an error or reset
+    std::atomic<std::int64_t> last_active_ns{coarse_now_ns()};  // stored, never RMW'd
+
+    void touch() noexcept {
+        // relaxed: a hint for the idle check; a stale read only delays the check a round.
+        last_active_ns.store(coarse_now_ns(), std::memory_order_relaxed);
+    }
+};
+
+// Reports a pump's end to its Flow however the pump ends: returning, or its frame destroyed
+// by abort or runtime shutdown (then its owner must still wake to finish).
+class PumpEnd {
+public:
+    explicit PumpEnd(Flow& flow) noexcept : flow_(flow) {}
+    PumpEnd(const PumpEnd&) = delete;
+    PumpEnd& operator=(const PumpEnd&) = delete;
+    ~PumpEnd() {
+        if (!clean_) {
+            flow_.broken.store(true, std::memory_order_relaxed);
+        }
+        // release: the broken flag and the pump's byte count reach the owner's acquire.
+        flow_.ended.fetch_add(1, std::memory_order_release);
+        flow_.changed.set();
+    }
+    void mark_clean() noexcept { clean_ = true; }
+
+private:
+    Flow& flow_;
+    bool clean_ = false;
+};
+
+// The ring was full (-EBUSY): give the worker a turn to reap completions, then retry.
+Task<void> back_off() {
+    IoResult slept = co_await sleep(std::chrono::milliseconds(1));
+    if (slept.is(std::errc::device_or_resource_busy)) {
+        co_await yield_now();  // not even a timer fits: just let the worker reap
+    }
+}
+
+// One direction: from `from` to `to`, chunk by chunk, until EOF (propagated as SHUT_WR) or an
+// error (the PumpEnd marks the flow broken).
+Task<void> pump(int from, int to, Flow& flow, std::size_t buffer_bytes, std::uint64_t& bytes) {
+    PumpEnd end(flow);
+    Buffer buf = Buffer::allocate(buffer_bytes);
+    for (;;) {
+        Received in = co_await recv(from, std::move(buf));
+        buf = std::move(in.buf);
+        if (!in.n) {
+            if (in.n.is(std::errc::device_or_resource_busy)) {
+                co_await back_off();
+                continue;
+            }
+            co_return;  // reset or error: broken
+        }
+        const std::size_t n = static_cast<std::size_t>(in.n.value());
+        if (n == 0) {
+            IoResult shut = co_await core::shutdown(to, SHUT_WR);
+            while (shut.is(std::errc::device_or_resource_busy)) {
+                co_await back_off();
+                shut = co_await core::shutdown(to, SHUT_WR);
+            }
+            if (shut) {
+                end.mark_clean();
+            }
+            co_return;
+        }
+        flow.touch();
+        std::size_t off = 0;
+        while (off < n) {
+            Sent out = co_await send(to, std::move(buf), off, n - off);
+            buf = std::move(out.buf);
+            if (!out.n) {
+                if (out.n.is(std::errc::device_or_resource_busy)) {
+                    co_await back_off();
+                    continue;
+                }
+                co_return;  // the reader is gone: broken
+            }
+            off += static_cast<std::size_t>(out.n.value());
+        }
+        bytes += n;
+        flow.touch();
+    }
+}
+
+}  // namespace
+
+void arm_reset_on_close(int fd) noexcept {
+    const linger abortive{1, 0};
+    (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+}
+
+Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options) {
+    Flow flow;
+    ForwardResult result;
+    JoinHandle<void> upstream = spawn(
+            pump(client_fd, backend_fd, flow, options.buffer_bytes, result.client_to_backend));
+    JoinHandle<void> downstream = spawn(
+            pump(backend_fd, client_fd, flow, options.buffer_bytes, result.backend_to_client));
+    const std::int64_t idle_ns = std::chrono::nanoseconds(options.idle).count();
+    for (;;) {
+        // Reset, then check, then wait: a pump ending in between sets the event again.
+        flow.changed.reset();
+        // acquire: pairs with PumpEnd's release.
+        if (flow.broken.load(std::memory_order_relaxed)
+            || flow.ended.load(std::memory_order_acquire) == 2) {
+            break;
+        }
+        if (idle_ns == 0) {
+            (void)co_await flow.changed.wait();
+            continue;
+        }
+        const std::int64_t quiet =
+                coarse_now_ns() - flow.last_active_ns.load(std::memory_order_relaxed);
+        if (quiet >= idle_ns) {
+            result.end = ForwardEnd::kIdle;
+            break;
+        }
+        (void)co_await wait_for(flow.changed, std::chrono::nanoseconds(idle_ns - quiet));
+    }
+    // Stop whatever still runs (a failure or idleness ended it early); joining makes sure the
+    // pumps, and their operations on our descriptors, are gone before the caller closes them.
+    upstream.abort();
+    downstream.abort();
+    (void)co_await upstream;
+    (void)co_await downstream;
+    if (result.end != ForwardEnd::kIdle && flow.broken.load(std::memory_order_acquire)) {
+        result.end = ForwardEnd::kReset;
+    }
+    co_return result;
+}
+
+}  // namespace ringlb::daemon

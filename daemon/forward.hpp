@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+// forward(): relays bytes both ways between a client and a backend socket until both
+// directions have ended. Each direction is a pump task: one recv, then sends until that chunk
+// is out, then the next recv; so a socket has at most one recv and one send in flight, order
+// is kept, and a connection buffers at most one chunk per direction (backpressure: a slow
+// reader stops the reads on the other side). EOF is propagated as shutdown(SHUT_WR), so a
+// half-closed connection keeps flowing the other way; an error or reset on either side ends
+// both directions and the caller resets both sockets.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "core/task.hpp"
+
+namespace ringlb::daemon {
+
+struct ForwardOptions {
+    std::size_t buffer_bytes = 16384;   // per direction
+    std::chrono::milliseconds idle{0};  // no byte either way for this long ends it; 0: never
+};
+
+enum class ForwardEnd {
+    kClosed,  // both sides shut down their writing: a clean end
+    kReset,   // a reset or an error on either side: reset both
+    kIdle,    // the idle timeout: close both
+};
+
+struct ForwardResult {
+    ForwardEnd end = ForwardEnd::kClosed;
+    std::uint64_t client_to_backend = 0;  // bytes
+    std::uint64_t backend_to_client = 0;
+};
+
+/// Inside a runtime task. The caller owns (and afterwards closes) both descriptors.
+core::Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options);
+
+/// SO_LINGER {on, 0}: the next close() sends a RST instead of a FIN.
+void arm_reset_on_close(int fd) noexcept;
+
+}  // namespace ringlb::daemon

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+// accept_loop(): multishot accept, the max_connections gate, a session per connection.
+#include "daemon/listener.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "core/io/accept.hpp"
+#include "core/join_handle.hpp"
+#include "core/timer.hpp"
+#include "daemon/log.hpp"
+#include "daemon/session.hpp"
+
+namespace ringlb::daemon {
+
+using namespace ringlb::core;
+
+Task<void> accept_loop(std::shared_ptr<ListenerState> listener) {
+    AcceptStream accepts(listener->fd.get());
+    bool warned_full = false;
+    for (;;) {
+        IoResult fd = co_await accepts.next();
+        if (fd) {
+            UniqueFd client(static_cast<int>(fd.value()));
+            // relaxed: a gate, not a lock; a few over the limit under a race is harmless.
+            const std::int64_t open = listener->active.load(std::memory_order_relaxed);
+            if (open >= static_cast<std::int64_t>(listener->config.max_connections)) {
+                listener->rejected_full.fetch_add(1, std::memory_order_relaxed);
+                if (!warned_full) {
+                    LOG_WARN(
+                            "listener %s: max_connections (%u) reached; closing new clients",
+                            listener->config.name.c_str(),
+                            listener->config.max_connections);
+                    warned_full = true;
+                }
+                continue;  // `client` closes here
+            }
+            warned_full = false;
+            listener->active.fetch_add(1, std::memory_order_relaxed);
+            listener->accepted.fetch_add(1, std::memory_order_relaxed);
+            JoinHandle<void> session = spawn(proxy_session(std::move(client), listener));
+            (void)session;  // detached: it ends with its connection
+            continue;
+        }
+        if (fd.is(std::errc::operation_canceled)) {
+            co_return;
+        }
+        if (fd.is(std::errc::too_many_files_open) || fd.is(std::errc::too_many_files_open_in_system)
+            || fd.is(std::errc::device_or_resource_busy) || fd.is(std::errc::not_enough_memory)
+            || fd.is(std::errc::no_buffer_space)) {
+            LOG_WARN(
+                    "listener %s: accept: %s; pausing 100 ms",
+                    listener->config.name.c_str(),
+                    fd.error().message().c_str());
+            IoResult slept = co_await sleep(std::chrono::milliseconds(100));
+            (void)slept;
+        }
+        // Other errors (ECONNABORTED: the client left the backlog) concern one client only.
+    }
+}
+
+}  // namespace ringlb::daemon
