@@ -295,7 +295,8 @@ core::Result<Config, ConfigErrors> parse(std::string_view json_text) {
     if (!r.object(root, "", {"runtime", "metrics", "admin", "log", "listeners", "pools"})) {
         return core::Unexpected(std::move(errors));
     }
-    if (root.contains("runtime") && r.object(root["runtime"], "runtime", {"workers", "drain_timeout_ms"})) {
+    if (root.contains("runtime")
+        && r.object(root["runtime"], "runtime", {"workers", "drain_timeout_ms"})) {
         cfg.workers = r.uint(root["runtime"], "runtime", "workers", 0, 1024, 0);
         cfg.drain_timeout_ms = r.uint(
                 root["runtime"], "runtime", "drain_timeout_ms", 0, 3'600'000, cfg.drain_timeout_ms);

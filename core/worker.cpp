@@ -166,6 +166,10 @@ void Worker::loop() noexcept {
                 break;
             }
             run_task(t);
+            if (ring_turn_requested_) {
+                ring_turn_requested_ = false;
+                break;  // a yielding task waits for completions: reap before running more
+            }
         }
         ring_->submit_remote_cancels();
         if (!wakeup_armed_) {

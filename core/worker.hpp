@@ -75,6 +75,9 @@ public:
 
     /// The worker whose thread is calling, or nullptr.
     static Worker* current() noexcept;
+    /// Ends the current run budget after the running task: the worker submits and reaps its
+    /// ring before it runs another task (yield_now() after -EBUSY). Owner thread only.
+    void request_ring_turn() noexcept { ring_turn_requested_ = true; }
     /// The completion handler of the eventfd read (CompletionKind::kWakeup).
     static void on_wakeup(void* target, const io_uring_cqe& cqe) noexcept;
 
@@ -105,6 +108,7 @@ private:
     TaskHeader* overflow_tail_ = nullptr;
     std::uint64_t eventfd_value_ = 0;  // Lifetime: the kernel writes here while the read is armed
     bool wakeup_armed_ = false;
+    bool ring_turn_requested_ = false;
     bool cancelled_all_ = false;
     std::chrono::steady_clock::time_point shutdown_deadline_{};
     std::chrono::steady_clock::time_point next_cancel_all_{};

@@ -8,6 +8,7 @@
 
 #include "core/assert.hpp"
 #include "core/task_header.hpp"
+#include "core/worker.hpp"
 
 namespace ringlb::core {
 
@@ -19,6 +20,9 @@ public:
         RINGLB_CHECK(task != nullptr, "yield_now() outside a runtime task");
         task->suspend_on(h, nullptr, nullptr);  // no poll: always ready to resume
         task->wake();  // RUNNING: sets NOTIFIED, so run() reschedules instead of idling
+        if (Worker* w = Worker::current()) {
+            w->request_ring_turn();
+        }
         return true;
     }
     void await_resume() const noexcept {}

@@ -61,15 +61,20 @@ Balancer::Balancer(config::Balance kind, std::vector<BackendState*> backends)
 
 template <class Usable>
 std::int64_t Balancer::least_loaded(Usable usable) noexcept {
-    const std::size_t n = backends_.size();
-    // relaxed: only rotates which of several equally loaded backends wins.
-    const std::size_t start = tie_cursor_.fetch_add(1, std::memory_order_relaxed) % n;
+    // Ties are broken uniformly at random (reservoir sampling over the equally loaded), so a
+    // backend's share does not depend on its position next to a busy one.
     std::int64_t best = -1;
-    for (std::size_t k = 0; k < n; ++k) {
-        const std::size_t i = (start + k) % n;
-        if (usable(i)
-            && (best < 0
-                || less_loaded(*backends_[i], *backends_[static_cast<std::size_t>(best)]))) {
+    std::uint64_t ties = 0;
+    for (std::size_t i = 0; i < backends_.size(); ++i) {
+        if (!usable(i)) {
+            continue;
+        }
+        if (best < 0 || less_loaded(*backends_[i], *backends_[static_cast<std::size_t>(best)])) {
+            best = static_cast<std::int64_t>(i);
+            ties = 1;
+        } else if (
+                !less_loaded(*backends_[static_cast<std::size_t>(best)], *backends_[i])
+                && next_random() % ++ties == 0) {
             best = static_cast<std::int64_t>(i);
         }
     }

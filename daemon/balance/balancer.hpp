@@ -24,7 +24,7 @@ public:
     Balancer(config::Balance kind, std::vector<BackendState*> backends);
 
     /// The index of the backend for a connection from `client`, or -1 when none is available.
-    /// Any thread; lock-free (round robin and least_conn use one relaxed atomic counter).
+    /// Any thread; lock-free (round robin uses one relaxed atomic counter).
     std::int64_t
     pick(const core::SocketAddress& client, std::span<const std::uint32_t> tried) noexcept;
 
@@ -42,7 +42,6 @@ private:
     std::vector<BackendState*> backends_;
     std::optional<SmoothRoundRobin> round_robin_;
     std::optional<MaglevTable> maglev_;
-    std::atomic<std::uint64_t> tie_cursor_{0};  // least_conn: which of equals goes first
 };
 
 /// The key Maglev hashes for a client: its IP address without the port, so every connection

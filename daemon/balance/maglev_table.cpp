@@ -26,6 +26,7 @@ MaglevTable::MaglevTable(
         std::uint32_t size) {
     RINGLB_CHECK(!names.empty() && names.size() == weights.size(), "maglev: bad backend list");
     const std::size_t n = names.size();
+    backends_ = n;
     std::vector<std::uint64_t> offset(n);
     std::vector<std::uint64_t> skip(n);
     std::vector<std::uint64_t> next(n, 0);

@@ -5,6 +5,7 @@
 // moves about 1/n of the keys, and few others.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -30,13 +31,23 @@ public:
     }
     /// The first backend along the table from `key_hash`'s entry for which `usable` holds, or
     /// -1. The same key always walks the same entries, so a client keeps its fallback too.
+    /// The walk is bounded (entries are spread uniformly, so a few per backend find a usable
+    /// one unless almost all are out); past it, the backends are scanned in order, so a pool
+    /// that is entirely down costs O(backends) per pick, not O(table).
     template <class Usable>
     std::int64_t lookup_usable(std::uint64_t key_hash, Usable usable) const noexcept {
         const std::size_t start = key_hash % table_.size();
-        for (std::size_t k = 0; k < table_.size(); ++k) {
+        const std::size_t probes = std::min<std::size_t>(table_.size(), 4 * backends_ + 16);
+        for (std::size_t k = 0; k < probes; ++k) {
             const std::uint32_t i = table_[(start + k) % table_.size()];
             if (usable(i)) {
                 return i;
+            }
+        }
+        for (std::size_t k = 0; k < backends_; ++k) {
+            const std::size_t i = (key_hash + k) % backends_;
+            if (usable(static_cast<std::uint32_t>(i))) {
+                return static_cast<std::int64_t>(i);
             }
         }
         return -1;
@@ -45,6 +56,7 @@ public:
 
 private:
     std::vector<std::uint32_t> table_;
+    std::size_t backends_ = 0;
 };
 
 /// 64-bit FNV-1a followed by a murmur3 finaliser (FNV alone clusters on similar keys).

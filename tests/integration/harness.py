@@ -1,0 +1,242 @@
+# SPDX-License-Identifier: MIT
+"""The integration tests' harness: runs the real ringlbd binary (path in $RINGLBD) on a
+generated config, and plain-socket backends and clients in threads. Everything listens on
+127.0.0.1 only, and every wait is bounded."""
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+RINGLBD = os.environ.get("RINGLBD", "build/daemon/ringlbd")
+
+
+def free_port():
+    """A port nothing listens on right now (the kernel's pick)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def can_connect(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Daemon:
+    """ringlbd on a config dict. Use as a context manager; stop() returns the exit status."""
+
+    def __init__(self, config, workers=2, args=()):
+        self.dir = tempfile.TemporaryDirectory(prefix="ringlb-it-")
+        self.config_path = os.path.join(self.dir.name, "ringlb.json")
+        with open(self.config_path, "w") as f:
+            json.dump(config, f)
+        self.log_path = os.path.join(self.dir.name, "ringlbd.log")
+        self.config = config
+        self.workers = workers
+        self.args = list(args)
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [RINGLBD, "--config", self.config_path, "--workers", str(self.workers)] + self.args,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        # Ready once it says so (it binds every listener before): connecting to find out would
+        # open sessions the tests' backends would count.
+        ok = wait_until(lambda: self.proc.poll() is not None or " started: " in self.log_text())
+        if self.proc.poll() is not None or not ok:
+            self.kill()
+            raise AssertionError("ringlbd did not start:\n" + self.log_text())
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.kill()
+        self.dir.cleanup()
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30.0):
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        if hasattr(self, "log"):
+            self.log.close()
+
+    def rss_bytes(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+
+def proxy_config(backends, balance="round_robin", listener=None, port=None):
+    """A config with one proxy listener named "it" on `port` to one pool of `backends`
+    (ports or (port, weight) pairs)."""
+    port = port or free_port()
+    entries = []
+    for b in backends:
+        p, w = (b, 1) if isinstance(b, int) else b
+        entries.append({"address": f"127.0.0.1:{p}", "weight": w})
+    lst = {"name": "it", "listen": f"127.0.0.1:{port}", "pool": "p"}
+    lst.update(listener or {})
+    return {
+        "metrics": {"listen": f"127.0.0.1:{free_port()}"},
+        "listeners": [lst],
+        "pools": [{"name": "p", "balance": balance, "backends": entries}],
+    }, port
+
+
+class Backend:
+    """A threaded TCP server on 127.0.0.1: `handler(conn, backend)` runs per connection."""
+
+    def __init__(self, handler, backlog=128, port=0, name=None):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.name = name or str(self.port)
+        self.handler = handler
+        self.accepted = 0
+        self.open = 0
+        self.lock = threading.Lock()
+        self.results = []
+        self.errors = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+                self.open += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            with conn:
+                r = self.handler(conn, self)
+                if r is not None:
+                    with self.lock:
+                        self.results.append(r)
+        except Exception as e:  # recorded: tests assert on errors
+            with self.lock:
+                self.errors.append(e)
+        finally:
+            with self.lock:
+                self.open -= 1
+
+    def close(self):
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def echo_handler(conn, backend):
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        conn.sendall(data)
+
+
+def name_handler(conn, backend):
+    """Says its name, then waits for the client to close."""
+    conn.sendall(backend.name.encode() + b"\n")
+    while conn.recv(4096):
+        pass
+
+
+def recv_all(sock, timeout=30.0):
+    sock.settimeout(timeout)
+    chunks = []
+    while True:
+        data = sock.recv(1 << 16)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def stream_random(sock, total, seed, chunk=1 << 16):
+    """Sends `total` pseudo-random bytes; returns their SHA-256."""
+    h = hashlib.sha256()
+    rnd = random_source(seed)
+    sent = 0
+    while sent < total:
+        block = rnd(min(chunk, total - sent))
+        sock.sendall(block)
+        h.update(block)
+        sent += len(block)
+    return h.hexdigest()
+
+
+def drain_hash(sock, timeout=60.0):
+    """Reads to EOF; returns (bytes, SHA-256)."""
+    sock.settimeout(timeout)
+    h = hashlib.sha256()
+    n = 0
+    buf = bytearray(1 << 16)
+    while True:
+        k = sock.recv_into(buf)
+        if k == 0:
+            return n, h.hexdigest()
+        h.update(memoryview(buf)[:k])
+        n += k
+
+
+def random_source(seed):
+    """Fast deterministic pseudo-random blocks (os.urandom would make the test CPU bound)."""
+    state = hashlib.sha256(str(seed).encode()).digest()
+    pool = hashlib.shake_256(state).digest(1 << 20)
+    offset = [0]
+
+    def take(n):
+        out = bytearray()
+        while len(out) < n:
+            i = offset[0] % len(pool)
+            k = min(n - len(out), len(pool) - i)
+            out += pool[i:i + k]
+            offset[0] += k + 7  # shift so repeated blocks differ
+        return bytes(out)
+    return take

@@ -1,0 +1,266 @@
+# SPDX-License-Identifier: MIT
+"""Forwarding semantics through the real ringlbd: integrity, order, half-close, reset,
+backpressure (bounded memory under a slow reader), idle timeout and max_connections."""
+
+import socket
+import struct
+import threading
+import time
+import unittest
+
+from harness import (Backend, Daemon, drain_hash, echo_handler, proxy_config, recv_all,
+                     stream_random, wait_until)
+
+MiB = 1 << 20
+HEADER = struct.Struct("!IQI")  # connection id, bytes the backend sends back, seed
+
+
+def source_sink_handler(conn, backend):
+    """Reads a header, then at once sends the requested random bytes (then SHUT_WR) and
+    hashes everything else it receives until EOF."""
+    header = b""
+    while len(header) < HEADER.size:
+        part = conn.recv(HEADER.size - len(header))
+        if not part:
+            raise AssertionError("EOF inside the header")
+        header += part
+    cid, back, seed = HEADER.unpack(header)
+    sent = {}
+
+    def send():
+        sent["hash"] = stream_random(conn, back, seed=seed)
+        conn.shutdown(socket.SHUT_WR)
+    t = threading.Thread(target=send)
+    t.start()
+    n, h = drain_hash(conn)
+    t.join()
+    return cid, n, h, sent["hash"]
+
+
+def exchange(port, cid, up, down, results, errors):
+    """A client sending `up` random bytes while receiving `down`, each way hashed."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+            s.sendall(HEADER.pack(cid, down, cid * 2 + 1))
+            got = {}
+
+            def receive():
+                got["n"], got["hash"] = drain_hash(s)
+            t = threading.Thread(target=receive)
+            t.start()
+            sent_hash = stream_random(s, up, seed=cid * 2)
+            s.shutdown(socket.SHUT_WR)  # half-close while the download may still run
+            t.join(120)
+            results[cid] = (sent_hash, got["n"], got["hash"])
+    except Exception as e:
+        errors.append((cid, e))
+
+
+class Integrity(unittest.TestCase):
+    def run_exchanges(self, conns, up_total, down_total):
+        with Backend(source_sink_handler, backlog=256) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg) as d:
+                results, errors, threads = {}, [], []
+                for cid in range(conns):
+                    up = up_total // conns + (up_total % conns if cid == 0 else 0)
+                    down = down_total // conns + (down_total % conns if cid == 0 else 0)
+                    t = threading.Thread(target=exchange,
+                                         args=(port, cid, up, down, results, errors))
+                    t.start()
+                    threads.append((t, up, down))
+                for t, _, _ in threads:
+                    t.join(300)
+                self.assertEqual(errors, [])
+                self.assertTrue(wait_until(lambda: len(be.results) == conns, 30))
+                self.assertEqual(be.errors, [])
+                by_id = {r[0]: r for r in be.results}
+                for cid, (t, up, down) in enumerate(threads):
+                    sent_up, got_down, got_down_hash = results[cid]
+                    _, be_got_up, be_got_up_hash, be_sent_down_hash = by_id[cid]
+                    self.assertEqual(be_got_up, up, f"connection {cid}: bytes upstream")
+                    self.assertEqual(be_got_up_hash, sent_up, f"connection {cid}: upstream SHA-256")
+                    self.assertEqual(got_down, down, f"connection {cid}: bytes downstream")
+                    self.assertEqual(got_down_hash, be_sent_down_hash,
+                                     f"connection {cid}: downstream SHA-256")
+                self.assertEqual(d.stop(), 0)
+
+    def test_64_mib_each_way_over_100_concurrent_connections(self):
+        self.run_exchanges(100, 64 * MiB, 64 * MiB)
+
+    def test_64_mib_each_way_over_one_connection(self):
+        self.run_exchanges(1, 64 * MiB, 64 * MiB)
+
+    def test_many_small_writes_arrive_in_order(self):
+        # 20,000 sequence-numbered 8-byte writes with Nagle off: each is its own segment, so
+        # overlapping sends in the proxy would show up as reordering.
+        with Backend(echo_handler) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg) as d:
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    got = {}
+                    t = threading.Thread(target=lambda: got.update(data=recv_all(s)))
+                    t.start()
+                    for i in range(20000):
+                        s.send(struct.pack("!Q", i))
+                    s.shutdown(socket.SHUT_WR)
+                    t.join(60)
+                data = got["data"]
+                self.assertEqual(len(data), 8 * 20000)
+                seq = struct.unpack(f"!{20000}Q", data)
+                self.assertEqual(list(seq), list(range(20000)))
+                self.assertEqual(d.stop(), 0)
+
+
+class HalfCloseAndReset(unittest.TestCase):
+    def test_client_half_close_then_backend_answers(self):
+        def answer_after_eof(conn, backend):
+            request = recv_all(conn)
+            conn.sendall(b"got " + str(len(request)).encode())
+            return request
+        with Backend(answer_after_eof) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(b"x" * 100000)
+                    s.shutdown(socket.SHUT_WR)  # the backend sees EOF after the last byte...
+                    self.assertEqual(recv_all(s), b"got 100000")  # ...and still answers
+                self.assertTrue(wait_until(lambda: len(be.results) == 1))
+                self.assertEqual(be.results[0], b"x" * 100000)
+
+    def test_backend_half_close_then_client_keeps_sending(self):
+        done = threading.Event()
+
+        def greet_then_listen(conn, backend):
+            conn.sendall(b"hello")
+            conn.shutdown(socket.SHUT_WR)
+            data = recv_all(conn)
+            done.set()
+            return data
+        with Backend(greet_then_listen) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    self.assertEqual(recv_all(s), b"hello")  # EOF after the last byte
+                    for _ in range(10):  # the other direction still flows
+                        s.sendall(b"y" * 1000)
+                        time.sleep(0.01)
+                    s.shutdown(socket.SHUT_WR)
+                    self.assertTrue(done.wait(10))
+                self.assertEqual(be.results, [b"y" * 10000])
+
+    def test_backend_reset_resets_the_client(self):
+        def reset(conn, backend):
+            conn.recv(10)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with Backend(reset) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(b"ping")
+                    with self.assertRaises(ConnectionResetError):
+                        recv_all(s, timeout=10)
+
+    def test_client_reset_resets_the_backend(self):
+        outcome = {}
+
+        def wait_for_reset(conn, backend):
+            try:
+                outcome["data"] = recv_all(conn, timeout=10)
+            except ConnectionResetError:
+                outcome["reset"] = True
+        with Backend(wait_for_reset) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg):
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                s.sendall(b"ping")
+                self.assertTrue(wait_until(lambda: be.accepted == 1))
+                time.sleep(0.1)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+                self.assertTrue(wait_until(lambda: be.open == 0, 10))
+                self.assertEqual(outcome, {"reset": True})
+
+
+class Backpressure(unittest.TestCase):
+    def test_slow_reader_keeps_daemon_memory_bounded(self):
+        total = 256 * MiB
+
+        def firehose(conn, backend):
+            return stream_random(conn, total, seed=7, chunk=1 << 18)
+        with Backend(firehose) as be:
+            cfg, port = proxy_config([be.port], listener={"buffer_bytes": 65536})
+            with Daemon(cfg) as d:
+                baseline = d.rss_bytes()
+                peak = baseline
+                with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+                    import hashlib
+                    h = hashlib.sha256()
+                    n = 0
+                    reads = 0
+                    while n < total:
+                        data = s.recv(1 << 20)
+                        if not data:
+                            break
+                        h.update(data)
+                        n += len(data)
+                        reads += 1
+                        if reads % 64 == 0:
+                            peak = max(peak, d.rss_bytes())
+                        if n < 16 * MiB:
+                            time.sleep(0.002)  # slow at first: the backlog builds up upstream
+                self.assertEqual(n, total)
+                self.assertTrue(wait_until(lambda: len(be.results) == 1, 30))
+                self.assertEqual(h.hexdigest(), be.results[0])
+                # One 64 KiB buffer per direction; anything near the 256 MiB pushed means the
+                # daemon buffered instead of pushing back.
+                self.assertLess(peak - baseline, 16 * MiB,
+                                f"RSS grew from {baseline} to {peak} bytes")
+
+
+class Limits(unittest.TestCase):
+    def test_idle_timeout_closes_both_sides_but_traffic_keeps_it_open(self):
+        with Backend(echo_handler) as be:
+            cfg, port = proxy_config([be.port], listener={"timeouts": {"idle_ms": 400}})
+            with Daemon(cfg):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    for i in range(8):  # 1.4 s of traffic, 0.2 s apart: never idle
+                        if i > 0:
+                            time.sleep(0.2)
+                        s.sendall(b"k")
+                        self.assertEqual(s.recv(1), b"k")
+                    start = time.monotonic()
+                    self.assertEqual(recv_all(s, timeout=10), b"")  # then closed for idleness
+                    self.assertGreaterEqual(time.monotonic() - start, 0.35)
+                self.assertTrue(wait_until(lambda: be.open == 0, 10))  # backend side too
+
+    def test_max_connections_closes_the_extra_client_and_recovers(self):
+        with Backend(echo_handler) as be:
+            cfg, port = proxy_config([be.port], listener={"max_connections": 3})
+            with Daemon(cfg) as d:
+                held = [socket.create_connection(("127.0.0.1", port), timeout=10)
+                        for _ in range(3)]
+                for s in held:
+                    s.sendall(b"a")
+                    self.assertEqual(s.recv(1), b"a")
+                extra = socket.create_connection(("127.0.0.1", port), timeout=10)
+                try:
+                    self.assertEqual(recv_all(extra, timeout=10), b"")  # closed at once
+                except ConnectionResetError:
+                    pass
+                extra.close()
+                held.pop().close()
+                self.assertTrue(wait_until(lambda: be.open == 2, 10))
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(b"b")
+                    self.assertEqual(s.recv(1), b"b")
+                for s in held:
+                    s.close()
+                self.assertIsNone(d.proc.poll())
+                self.assertIn("max_connections (3) reached", d.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
