@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <memory>
 
 #include "core/buffer.hpp"
 #include "core/io/recv.hpp"
@@ -29,13 +30,17 @@ std::int64_t coarse_now_ns() noexcept {
     return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
 
-// What the two pumps of one connection and their owner share. Lives in forward()'s frame,
-// which outlives both pumps (it joins them).
+// What the two pumps of one connection and their owner share. Shared ownership: normally
+// forward() outlives its pumps (it joins them), but at runtime shutdown the frames are
+// destroyed in any order, and a pump's PumpEnd must still find its Flow.
 struct Flow {
     Event changed;                                              // a pump ended
     std::atomic<int> ended{0};                                  // pumps that have ended
     std::atomic<bool> broken{false};                            // a pump ended by an error or reset
     std::atomic<std::int64_t> last_active_ns{coarse_now_ns()};  // stored, never RMW'd
+    // Bytes forwarded, each written by its pump only and read after the join.
+    std::uint64_t client_to_backend = 0;
+    std::uint64_t backend_to_client = 0;
 
     void touch() noexcept {
         // relaxed: a hint for the idle check; a stale read only delays the check a round.
@@ -75,8 +80,14 @@ Task<void> back_off() {
 
 // One direction: from `from` to `to`, chunk by chunk, until EOF (propagated as SHUT_WR) or an
 // error (the PumpEnd marks the flow broken).
-Task<void> pump(int from, int to, Flow& flow, std::size_t buffer_bytes, std::uint64_t& bytes) {
-    PumpEnd end(flow);
+// `flow` is a parameter so the frame owns it; parameters outlive the body's locals (PumpEnd).
+Task<void>
+pump(int from,
+     int to,
+     std::shared_ptr<Flow> flow,
+     std::size_t buffer_bytes,
+     std::uint64_t Flow::*bytes) {
+    PumpEnd end(*flow);
     Buffer buf = Buffer::allocate(buffer_bytes);
     for (;;) {
         Received in = co_await recv(from, std::move(buf));
@@ -100,7 +111,7 @@ Task<void> pump(int from, int to, Flow& flow, std::size_t buffer_bytes, std::uin
             }
             co_return;
         }
-        flow.touch();
+        flow->touch();
         std::size_t off = 0;
         while (off < n) {
             Sent out = co_await send(to, std::move(buf), off, n - off);
@@ -114,10 +125,23 @@ Task<void> pump(int from, int to, Flow& flow, std::size_t buffer_bytes, std::uin
             }
             off += static_cast<std::size_t>(out.n.value());
         }
-        bytes += n;
-        flow.touch();
+        (*flow).*bytes += n;
+        flow->touch();
     }
 }
+
+// Aborts both pumps when forward()'s frame goes, however it goes.
+struct AbortOnExit {
+    JoinHandle<void>& a;
+    JoinHandle<void>& b;
+    AbortOnExit(JoinHandle<void>& x, JoinHandle<void>& y) noexcept : a(x), b(y) {}
+    AbortOnExit(const AbortOnExit&) = delete;
+    AbortOnExit& operator=(const AbortOnExit&) = delete;
+    ~AbortOnExit() {
+        a.abort();
+        b.abort();
+    }
+};
 
 }  // namespace
 
@@ -127,32 +151,34 @@ void arm_reset_on_close(int fd) noexcept {
 }
 
 Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options) {
-    Flow flow;
-    ForwardResult result;
+    auto flow = std::make_shared<Flow>();
     JoinHandle<void> upstream = spawn(
-            pump(client_fd, backend_fd, flow, options.buffer_bytes, result.client_to_backend));
+            pump(client_fd, backend_fd, flow, options.buffer_bytes, &Flow::client_to_backend));
     JoinHandle<void> downstream = spawn(
-            pump(backend_fd, client_fd, flow, options.buffer_bytes, result.backend_to_client));
+            pump(backend_fd, client_fd, flow, options.buffer_bytes, &Flow::backend_to_client));
+    // If this frame is destroyed first (runtime shutdown), the pumps must not run on.
+    AbortOnExit stop_pumps{upstream, downstream};
+    ForwardResult result;
     const std::int64_t idle_ns = std::chrono::nanoseconds(options.idle).count();
     for (;;) {
         // Reset, then check, then wait: a pump ending in between sets the event again.
-        flow.changed.reset();
+        flow->changed.reset();
         // acquire: pairs with PumpEnd's release.
-        if (flow.broken.load(std::memory_order_relaxed)
-            || flow.ended.load(std::memory_order_acquire) == 2) {
+        if (flow->broken.load(std::memory_order_relaxed)
+            || flow->ended.load(std::memory_order_acquire) == 2) {
             break;
         }
         if (idle_ns == 0) {
-            (void)co_await flow.changed.wait();
+            (void)co_await flow->changed.wait();
             continue;
         }
         const std::int64_t quiet =
-                coarse_now_ns() - flow.last_active_ns.load(std::memory_order_relaxed);
+                coarse_now_ns() - flow->last_active_ns.load(std::memory_order_relaxed);
         if (quiet >= idle_ns) {
             result.end = ForwardEnd::kIdle;
             break;
         }
-        (void)co_await wait_for(flow.changed, std::chrono::nanoseconds(idle_ns - quiet));
+        (void)co_await wait_for(flow->changed, std::chrono::nanoseconds(idle_ns - quiet));
     }
     // Stop whatever still runs (a failure or idleness ended it early); joining makes sure the
     // pumps, and their operations on our descriptors, are gone before the caller closes them.
@@ -160,9 +186,11 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
     downstream.abort();
     (void)co_await upstream;
     (void)co_await downstream;
-    if (result.end != ForwardEnd::kIdle && flow.broken.load(std::memory_order_acquire)) {
+    if (result.end != ForwardEnd::kIdle && flow->broken.load(std::memory_order_acquire)) {
         result.end = ForwardEnd::kReset;
     }
+    result.client_to_backend = flow->client_to_backend;
+    result.backend_to_client = flow->backend_to_client;
     co_return result;
 }
 
