@@ -2,6 +2,8 @@
 // Config's small helpers.
 #include "config/config.hpp"
 
+#include <cstdlib>
+
 namespace ringlb::config {
 
 const Pool* Config::find_pool(const std::string& name) const noexcept {
@@ -11,6 +13,14 @@ const Pool* Config::find_pool(const std::string& name) const noexcept {
         }
     }
     return nullptr;
+}
+
+std::string default_admin_socket() {
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    if (xdg != nullptr && *xdg != '\0') {
+        return std::string(xdg) + "/ringlb/admin.sock";
+    }
+    return "/run/ringlb/admin.sock";
 }
 
 const char* to_string(LogLevel l) noexcept {

@@ -62,6 +62,10 @@ struct Config {
     const Pool* find_pool(const std::string& name) const noexcept;
 };
 
+/// The admin socket path when the config names none: $XDG_RUNTIME_DIR/ringlb/admin.sock when
+/// that variable is set, otherwise /run/ringlb/admin.sock. ringlbd and ringlbctl agree on it.
+std::string default_admin_socket();
+
 const char* to_string(LogLevel l) noexcept;
 const char* to_string(Balance b) noexcept;
 

@@ -26,6 +26,9 @@ struct RuntimeOptions {
     /// Worker threads; 0 means one per CPU.
     unsigned workers = 0;
     RingOptions ring{};
+    /// The longest an idle worker sleeps in io_uring_enter before it turns its loop again
+    /// (and stamps WorkerStats::heartbeat_ns); zero: as long as nothing happens.
+    std::chrono::milliseconds max_idle_wait{0};
     /// How long shutdown() waits for cancelled operations' CQEs before it gives up.
     std::chrono::milliseconds shutdown_timeout{5000};
 };

@@ -3,6 +3,7 @@
 #include "core/task_header.hpp"
 
 #include "core/assert.hpp"
+#include "core/uring/ring.hpp"
 
 namespace ringlb::core {
 namespace {
@@ -170,6 +171,13 @@ void TaskHeader::cancel_frame() noexcept {
     if (root_) {
         root_.destroy();
         root_ = nullptr;
+        // An operation the frame prepared but the worker has not submitted yet names its
+        // descriptor by number. Submit it (and its cancel) now, before the joiner learns the
+        // task is gone and closes that descriptor: once submitted the kernel holds the file,
+        // so a reused descriptor number can never receive it.
+        if (Ring* ring = Ring::current()) {
+            ring->submit_and_poll();
+        }
     }
 }
 

@@ -56,9 +56,11 @@ bool EventWaitForOp::poll(void* self, TaskHeader& task) noexcept {
 }
 
 bool EventWaitForOp::await_suspend(std::coroutine_handle<> h) noexcept {
-    // The timeout first (on -EBUSY it is simply absent), then the event's registration, then
-    // one check of both: register-then-check, as for every awaiter.
-    (void)submit(h, &prep, this);
+    // The timeout first, then the event's registration, then one check of both:
+    // register-then-check, as for every awaiter.
+    if (!submit(h, &prep, this) && !submitted()) {
+        return false;  // -EBUSY: no timer could be armed; never wait without one
+    }
     TaskHeader* task = TaskHeader::current();
     task->suspend_on(h, &EventWaitForOp::poll, this);
     event_.waker().register_waker(task->waker());

@@ -30,7 +30,8 @@ SleepOp sleep(std::chrono::duration<Rep, Period> d) noexcept {
 
 /// co_await wait_for(event, d) -> bool: true once the event is set, false when `d` elapsed
 /// first. One timeout SQE; when the event wins, the timeout is cancelled as the awaiter goes.
-/// On a full ring the wait has no time limit (it cannot arm one) and returns only when set.
+/// On a full ring (no room for the timer) it returns at once: true if set, else false, as if
+/// the time had elapsed; the caller checks its clock and backs off (see yield_now()).
 class [[nodiscard]] EventWaitForOp : public detail::OneShotAwaiter {
 public:
     EventWaitForOp(Event& event, std::chrono::nanoseconds d) noexcept

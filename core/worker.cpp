@@ -5,6 +5,7 @@
 
 #include <liburing.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -146,6 +147,13 @@ TaskHeader* Worker::pop_runnable() noexcept {
     return nullptr;
 }
 
+void Worker::stamp_heartbeat() noexcept {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    stats_.heartbeat_ns.store(
+            now.tv_sec * 1'000'000'000LL + now.tv_nsec, std::memory_order_relaxed);
+}
+
 void Worker::run_task(TaskHeader* t) noexcept {
     stats_.tasks_run.store(
             stats_.tasks_run.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -159,6 +167,7 @@ void Worker::loop() noexcept {
     Ring::set_current(ring_.get());
     arm_wakeup();
     for (;;) {
+        stamp_heartbeat();
         drain_injected();
         for (unsigned i = 0; i < kRunBudget; ++i) {
             TaskHeader* t = pop_runnable();
@@ -196,7 +205,7 @@ void Worker::loop() noexcept {
                 using std::chrono::milliseconds;
                 // Without an armed wake-up read (ring full) or while shutting down, poll.
                 const bool poll = !wakeup_armed_ || runtime_.is_stopping();
-                ring_->submit_and_wait(poll ? milliseconds(10) : milliseconds(0));
+                ring_->submit_and_wait(poll ? milliseconds(10) : runtime_.options().max_idle_wait);
                 sleeping_.store(false, std::memory_order_relaxed);
             }
         }

@@ -31,6 +31,9 @@ struct WorkerStats {
     std::atomic<std::uint64_t> tasks_spawned{0};
     std::atomic<std::uint64_t> steals{0};
     std::atomic<std::uint64_t> wakeups{0};  // times the worker was roused from sleep
+    /// CLOCK_MONOTONIC_COARSE at the worker's latest loop turn: a watchdog sees a worker
+    /// stuck in a task (with RuntimeOptions::max_idle_wait, an idle one still turns).
+    std::atomic<std::int64_t> heartbeat_ns{0};
 };
 
 class alignas(16) Worker {
@@ -87,6 +90,7 @@ private:
     void drain_injected() noexcept;
     TaskHeader* pop_runnable() noexcept;
     void run_task(TaskHeader* t) noexcept;
+    void stamp_heartbeat() noexcept;
     void arm_wakeup() noexcept;
     bool shutdown_step() noexcept;
 

@@ -14,6 +14,7 @@
 #include "core/io/shutdown.hpp"
 #include "core/join_handle.hpp"
 #include "core/timer.hpp"
+#include "daemon/back_off.hpp"
 
 namespace ringlb::daemon {
 
@@ -64,8 +65,7 @@ Task<void> serve_echo(int listen_fd, EchoStats* stats) {
         if (fd.is(std::errc::too_many_files_open) || fd.is(std::errc::too_many_files_open_in_system)
             || fd.is(std::errc::device_or_resource_busy)) {
             // Out of descriptors or ring space: back off instead of spinning.
-            IoResult slept = co_await sleep(std::chrono::milliseconds(100));
-            (void)slept;
+            co_await back_off(std::chrono::milliseconds(100));
         }
     }
 }

@@ -16,6 +16,7 @@
 #include "core/sync/event.hpp"
 #include "core/timer.hpp"
 #include "core/yield.hpp"
+#include "daemon/back_off.hpp"
 
 namespace ringlb::daemon {
 
@@ -70,14 +71,6 @@ private:
     bool clean_ = false;
 };
 
-// The ring was full (-EBUSY): give the worker a turn to reap completions, then retry.
-Task<void> back_off() {
-    IoResult slept = co_await sleep(std::chrono::milliseconds(1));
-    if (slept.is(std::errc::device_or_resource_busy)) {
-        co_await yield_now();  // not even a timer fits: just let the worker reap
-    }
-}
-
 // One direction: from `from` to `to`, chunk by chunk, until EOF (propagated as SHUT_WR) or an
 // error (the PumpEnd marks the flow broken).
 // `flow` is a parameter so the frame owns it; parameters outlive the body's locals (PumpEnd).
@@ -86,7 +79,9 @@ pump(int from,
      int to,
      std::shared_ptr<Flow> flow,
      std::size_t buffer_bytes,
-     std::uint64_t Flow::*bytes) {
+     std::uint64_t Flow::*bytes,
+     PerWorker<ForwardedBytes>* counters,
+     std::atomic<std::uint64_t> ForwardedBytes::*counter) {
     PumpEnd end(*flow);
     Buffer buf = Buffer::allocate(buffer_bytes);
     for (;;) {
@@ -94,7 +89,7 @@ pump(int from,
         buf = std::move(in.buf);
         if (!in.n) {
             if (in.n.is(std::errc::device_or_resource_busy)) {
-                co_await back_off();
+                co_await back_off(std::chrono::milliseconds(1));
                 continue;
             }
             co_return;  // reset or error: broken
@@ -103,7 +98,7 @@ pump(int from,
         if (n == 0) {
             IoResult shut = co_await core::shutdown(to, SHUT_WR);
             while (shut.is(std::errc::device_or_resource_busy)) {
-                co_await back_off();
+                co_await back_off(std::chrono::milliseconds(1));
                 shut = co_await core::shutdown(to, SHUT_WR);
             }
             if (shut) {
@@ -118,14 +113,18 @@ pump(int from,
             buf = std::move(out.buf);
             if (!out.n) {
                 if (out.n.is(std::errc::device_or_resource_busy)) {
-                    co_await back_off();
+                    co_await back_off(std::chrono::milliseconds(1));
                     continue;
                 }
                 co_return;  // the reader is gone: broken
             }
             off += static_cast<std::size_t>(out.n.value());
+            flow->touch();  // a slow reader that takes part of a chunk is not idle
         }
         (*flow).*bytes += n;
+        if (counters != nullptr) {
+            add_single_writer(counters->mine().*counter, n);
+        }
         flow->touch();
     }
 }
@@ -153,9 +152,21 @@ void arm_reset_on_close(int fd) noexcept {
 Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options) {
     auto flow = std::make_shared<Flow>();
     JoinHandle<void> upstream = spawn(
-            pump(client_fd, backend_fd, flow, options.buffer_bytes, &Flow::client_to_backend));
+            pump(client_fd,
+                 backend_fd,
+                 flow,
+                 options.buffer_bytes,
+                 &Flow::client_to_backend,
+                 options.counters,
+                 &ForwardedBytes::client_to_backend));
     JoinHandle<void> downstream = spawn(
-            pump(backend_fd, client_fd, flow, options.buffer_bytes, &Flow::backend_to_client));
+            pump(backend_fd,
+                 client_fd,
+                 flow,
+                 options.buffer_bytes,
+                 &Flow::backend_to_client,
+                 options.counters,
+                 &ForwardedBytes::backend_to_client));
     // If this frame is destroyed first (runtime shutdown), the pumps must not run on.
     AbortOnExit stop_pumps{upstream, downstream};
     ForwardResult result;
@@ -178,7 +189,11 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
             result.end = ForwardEnd::kIdle;
             break;
         }
-        (void)co_await wait_for(flow->changed, std::chrono::nanoseconds(idle_ns - quiet));
+        if (!co_await wait_for(flow->changed, std::chrono::nanoseconds(idle_ns - quiet))) {
+            // Timed out, or the ring was too full to arm the timer: in both cases look at the
+            // clock again, after letting the worker reap (so a full ring cannot make us spin).
+            co_await yield_now();
+        }
     }
     // Stop whatever still runs (a failure or idleness ended it early); joining makes sure the
     // pumps, and their operations on our descriptors, are gone before the caller closes them.

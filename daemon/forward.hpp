@@ -8,17 +8,26 @@
 // both directions and the caller resets both sockets.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 
 #include "core/task.hpp"
+#include "daemon/per_worker.hpp"
 
 namespace ringlb::daemon {
+
+/// Bytes forwarded, counted per chunk by the pumps into their worker's slot.
+struct ForwardedBytes {
+    std::atomic<std::uint64_t> client_to_backend{0};
+    std::atomic<std::uint64_t> backend_to_client{0};
+};
 
 struct ForwardOptions {
     std::size_t buffer_bytes = 16384;   // per direction
     std::chrono::milliseconds idle{0};  // no byte either way for this long ends it; 0: never
+    PerWorker<ForwardedBytes>* counters = nullptr;  // optional; must outlive the pumps
 };
 
 enum class ForwardEnd {

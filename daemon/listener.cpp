@@ -9,6 +9,7 @@
 #include "core/io/accept.hpp"
 #include "core/join_handle.hpp"
 #include "core/timer.hpp"
+#include "daemon/back_off.hpp"
 #include "daemon/log.hpp"
 #include "daemon/session.hpp"
 
@@ -19,19 +20,22 @@ using namespace ringlb::core;
 Task<void> accept_loop(std::shared_ptr<ListenerState> listener) {
     AcceptStream accepts(listener->fd.get());
     bool warned_full = false;
+    auto last_warning = std::chrono::steady_clock::time_point{};
     for (;;) {
         IoResult fd = co_await accepts.next();
         if (fd) {
             UniqueFd client(static_cast<int>(fd.value()));
             // relaxed: a gate, not a lock; a few over the limit under a race is harmless.
             const std::int64_t open = listener->active.load(std::memory_order_relaxed);
-            if (open >= static_cast<std::int64_t>(listener->config.max_connections)) {
+            const auto view = listener->view.load();  // borrowed; no suspension below
+            const std::uint32_t max = view->config.max_connections;
+            if (open >= static_cast<std::int64_t>(max)) {
                 listener->rejected_full.fetch_add(1, std::memory_order_relaxed);
                 if (!warned_full) {
                     LOG_WARN(
                             "listener %s: max_connections (%u) reached; closing new clients",
-                            listener->config.name.c_str(),
-                            listener->config.max_connections);
+                            view->config.name.c_str(),
+                            max);
                     warned_full = true;
                 }
                 continue;  // `client` closes here
@@ -49,12 +53,16 @@ Task<void> accept_loop(std::shared_ptr<ListenerState> listener) {
         if (fd.is(std::errc::too_many_files_open) || fd.is(std::errc::too_many_files_open_in_system)
             || fd.is(std::errc::device_or_resource_busy) || fd.is(std::errc::not_enough_memory)
             || fd.is(std::errc::no_buffer_space)) {
-            LOG_WARN(
-                    "listener %s: accept: %s; pausing 100 ms",
-                    listener->config.name.c_str(),
-                    fd.error().message().c_str());
-            IoResult slept = co_await sleep(std::chrono::milliseconds(100));
-            (void)slept;
+            // Out of descriptors, memory or ring space: pause, logging at most every 10 s.
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_warning >= std::chrono::seconds(10)) {
+                last_warning = now;
+                LOG_WARN(
+                        "listener %s: accept: %s; pausing accepts for 100 ms at a time",
+                        listener->view.load()->config.name.c_str(),
+                        fd.error().message().c_str());
+            }
+            co_await back_off(std::chrono::milliseconds(100));
         }
         // Other errors (ECONNABORTED: the client left the backlog) concern one client only.
     }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// ListenerState: one configured listener's socket, its pool (if it proxies) and its live
-// counters; accept_loop(): one per worker, accepting on the shared socket with a multishot
-// accept and spawning a session task per connection on the same worker.
+// ListenerState: one listening socket and what outlives reloads with it (counters, the socket);
+// ListenerView: what a reload or an admin change replaces (its config and pool), published
+// through an ArcSwap that each new session reads once. accept_loop(): one per worker, accepting
+// on the shared socket with a multishot accept and spawning a session per connection.
 #pragma once
 
 #include <atomic>
@@ -9,25 +10,55 @@
 #include <memory>
 
 #include "config/config.hpp"
+#include "core/arc_swap.hpp"
+#include "core/net/address.hpp"
 #include "core/task.hpp"
 #include "core/unique_fd.hpp"
+#include "daemon/duration_histogram.hpp"
+#include "daemon/forward.hpp"
+#include "daemon/per_worker.hpp"
 #include "daemon/pool.hpp"
 
 namespace ringlb::daemon {
 
-struct ListenerState {
-    ListenerState(config::Listener cfg, core::UniqueFd socket, std::shared_ptr<Pool> p)
-            : config(std::move(cfg)), fd(std::move(socket)), pool(std::move(p)) {}
+struct ListenerView {
+    config::Listener config;
+    std::shared_ptr<const Pool> pool;  // nullptr for a built-in service
+};
 
-    const config::Listener config;
-    core::UniqueFd fd;                 // the listening socket
-    const std::shared_ptr<Pool> pool;  // nullptr for a built-in service
+/// Process-wide session statistics (the histograms), shared by every listener.
+struct SessionStats {
+    explicit SessionStats(unsigned workers)
+            : connect_duration(workers), session_duration(workers) {}
+    DurationHistogram connect_duration;
+    DurationHistogram session_duration;
+};
+
+struct ListenerState {
+    ListenerState(
+            core::SocketAddress addr,
+            core::UniqueFd socket,
+            std::shared_ptr<const ListenerView> initial,
+            SessionStats* session_stats,
+            unsigned workers)
+            : address(addr)
+            , fd(std::move(socket))
+            , view(std::move(initial))
+            , stats(session_stats)
+            , bytes(workers) {}
+
+    const core::SocketAddress address;  // its identity across reloads
+    core::UniqueFd fd;                  // the listening socket; closed when it stops
+    core::ArcSwap<ListenerView> view;
+    SessionStats* const stats;
 
     // Any thread; one read-modify-write per connection, none per chunk.
     std::atomic<std::int64_t> active{0};          // sessions open now
     std::atomic<std::uint64_t> accepted{0};       // sessions started
     std::atomic<std::uint64_t> rejected_full{0};  // closed at once: max_connections reached
     std::atomic<std::uint64_t> no_backend{0};     // closed: no backend could be connected
+
+    PerWorker<ForwardedBytes> bytes;  // per forwarded chunk: per worker, no RMW
 };
 
 /// Accepts on `listener` until cancelled (abort or runtime shutdown). Out of descriptors or

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
-// ringlbd: load the config, start the runtime and the proxy, then wait for signals on the main
-// thread (SIGTERM/SIGINT: stop accepting, drain, exit 0). Exit statuses follow sysexits.h so
-// systemd can tell a configuration problem (78: do not restart) from a crash.
+// ringlbd: load the config, start the runtime, the proxy, the admin socket and the metrics
+// endpoint, then handle signals on the main thread: SIGHUP reloads; SIGTERM/SIGINT stop
+// accepting, drain and exit 0. Between signals it pings the systemd watchdog while every
+// worker's loop keeps turning. Exit statuses follow sysexits.h so systemd can tell a
+// configuration problem (78: do not restart) from a crash.
 #include <signal.h>
+#include <time.h>
 
 #include <chrono>
 #include <cstdio>
@@ -12,27 +15,24 @@
 #include "config/default_config.hpp"
 #include "config/load.hpp"
 #include "core/runtime.hpp"
+#include "daemon/admin/server.hpp"
 #include "daemon/cli.hpp"
+#include "daemon/control.hpp"
 #include "daemon/io_uring_probe.hpp"
 #include "daemon/log.hpp"
+#include "daemon/metrics/metrics_server.hpp"
 #include "daemon/proxy.hpp"
+#include "daemon/systemd_notify.hpp"
 #include "daemon/version.hpp"
 
 namespace {
 
 using namespace ringlb;
+using std::chrono::milliseconds;
 
 constexpr int kExitConfigError = 1;  // a bad config file: --check and start-up alike
-constexpr int kExitCannotListen = 1;
-constexpr int kExitNoIoUring = 78;  // EX_CONFIG: systemd's RestartPreventExitStatus
-
-// The config to run: the file named on the command line, or the embedded default.
-core::Result<config::Config, config::ConfigErrors> load_config(const daemon::CliOptions& opts) {
-    if (opts.config_path) {
-        return config::load_file(*opts.config_path);
-    }
-    return config::parse(config::default_config_json());
-}
+constexpr int kExitCannotStart = 1;  // a listener, the admin socket or metrics cannot bind
+constexpr int kExitNoIoUring = 78;   // EX_CONFIG: systemd's RestartPreventExitStatus
 
 void print_config_errors(const config::ConfigErrors& errors, const daemon::CliOptions& opts) {
     const std::string where = opts.config_path ? *opts.config_path : "(embedded default config)";
@@ -41,8 +41,8 @@ void print_config_errors(const config::ConfigErrors& errors, const daemon::CliOp
     }
 }
 
-// Blocks the process signals in this thread before any worker starts, so every thread
-// inherits the mask and only sigwait() on the main thread sees them.
+// Blocks the process signals in this thread before any other thread exists, so every thread
+// inherits the mask and only the main thread's sigtimedwait() sees them.
 sigset_t block_signals() {
     sigset_t set;
     sigemptyset(&set);
@@ -54,24 +54,45 @@ sigset_t block_signals() {
     return set;
 }
 
-// Waits up to `timeout` for the open sessions to finish.
-void drain(const daemon::Proxy& proxy, std::chrono::milliseconds timeout) {
+// Waits up to `timeout` for the open sessions to finish; a second SIGTERM/SIGINT cuts it short.
+void drain(const daemon::Proxy& proxy, milliseconds timeout, const sigset_t& signals) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::int64_t open = proxy.active_sessions();
     if (open > 0) {
         LOG_INFO(
-                "draining %lld open connections (up to %lld ms)",
+                "draining %lld open connections (up to %lld ms; a second signal stops at once)",
                 static_cast<long long>(open),
                 static_cast<long long>(timeout.count()));
     }
+    const timespec poll{0, 20'000'000};
     while (open > 0 && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        const int sig = sigtimedwait(&signals, nullptr, &poll);
+        if (sig == SIGTERM || sig == SIGINT) {
+            LOG_WARN(
+                    "second signal: not waiting for %lld open connections",
+                    static_cast<long long>(open));
+            return;
+        }
         open = proxy.active_sessions();
     }
     if (open > 0) {
         LOG_WARN(
                 "drain timeout: closing %lld connections still open", static_cast<long long>(open));
     }
+}
+
+// True while every worker's loop turned within `limit` (a worker stuck in a task does not).
+bool workers_alive(const core::Runtime& rt, milliseconds limit) {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    const std::int64_t now_ns = now.tv_sec * 1'000'000'000LL + now.tv_nsec;
+    for (unsigned i = 0; i < rt.worker_count(); ++i) {
+        const std::int64_t beat = rt.worker(i).stats().heartbeat_ns.load(std::memory_order_relaxed);
+        if (now_ns - beat > std::chrono::nanoseconds(limit).count()) {
+            return false;
+        }
+    }
+    return true;
 }
 
 }  // namespace
@@ -82,7 +103,8 @@ int main(int argc, char** argv) {
         return cli.exit_code;
     }
     const daemon::CliOptions& opts = *cli.options;
-    auto cfg = load_config(opts);
+    auto text = daemon::read_config_text(opts.config_path);
+    auto cfg = text ? config::parse(*text) : config::load_file(*opts.config_path);
     if (!cfg) {
         print_config_errors(cfg.error(), opts);
         if (!opts.check) {
@@ -97,45 +119,73 @@ int main(int argc, char** argv) {
     daemon::set_log_level(opts.log_level.value_or(cfg->log_level));
 
     const sigset_t signals = block_signals();
+    const auto watchdog = std::chrono::duration_cast<milliseconds>(daemon::watchdog_interval());
     core::RuntimeOptions rt_options;
     rt_options.workers = opts.workers.value_or(cfg->workers);
     // Every idle connection keeps two receives in flight, each with a CQE to come: size the
     // completion queue for that (the kernel clamps it to its maximum).
     rt_options.ring.cq_entries = 65536;
+    // Under the watchdog, idle workers turn their loop often enough to prove they are alive.
+    rt_options.max_idle_wait = watchdog.count() > 0 ? watchdog / 8 : milliseconds(0);
     auto rt = core::Runtime::create(rt_options);
     if (!rt) {
         LOG_ERROR("%s", daemon::explain_io_uring_failure(rt.error().value()).c_str());
         return kExitNoIoUring;
     }
-    auto proxy = daemon::Proxy::bind(*cfg);
+    auto proxy = daemon::Proxy::start(*cfg, **rt, daemon::inherited_listeners());
     if (!proxy) {
         LOG_ERROR("%s", proxy.error().c_str());
         (*rt)->shutdown();
-        return kExitCannotListen;
+        return kExitCannotStart;
     }
-    (*proxy)->start(**rt);
+    daemon::Control control(opts.config_path, *text, **proxy, (*rt)->worker_count());
+    const std::string admin_path =
+            cfg->admin_socket.empty() ? config::default_admin_socket() : cfg->admin_socket;
+    auto admin = daemon::AdminServer::start(admin_path, control);
+    auto metrics = daemon::MetricsServer::start(cfg->metrics_listen, control, **rt);
+    if (!admin || !metrics) {
+        LOG_ERROR("%s", (!admin ? admin.error() : metrics.error()).c_str());
+        (*proxy)->stop_accepting();
+        (*rt)->shutdown();
+        return kExitCannotStart;
+    }
     LOG_INFO(
-            "ringlbd %s started: %u workers, %zu listeners, config %s",
+            "ringlbd %s started: %u workers, %zu listeners, config %s, metrics on %s",
             daemon::kVersion,
             (*rt)->worker_count(),
             cfg->listeners.size(),
-            opts.config_path ? opts.config_path->c_str() : "(embedded default)");
+            opts.config_path ? opts.config_path->c_str() : "(embedded default)",
+            cfg->metrics_listen.c_str());
+    daemon::notify_ready(daemon::status_line(**proxy));
 
+    const milliseconds tick = watchdog.count() > 0 ? watchdog / 4 : milliseconds(5000);
+    const timespec wait{
+            static_cast<time_t>(tick.count() / 1000),
+            static_cast<long>(tick.count() % 1000) * 1'000'000};
     for (;;) {
-        int sig = 0;
-        if (sigwait(&signals, &sig) != 0) {
+        const int sig = sigtimedwait(&signals, nullptr, &wait);
+        if (sig < 0) {  // the tick: watchdog and status
+            if (watchdog.count() > 0 && workers_alive(**rt, watchdog / 2)) {
+                daemon::notify_watchdog();
+            }
+            daemon::notify_status(daemon::status_line(**proxy));
             continue;
         }
         if (sig == SIGHUP) {
-            LOG_WARN("SIGHUP: reloading is not implemented yet; the running config stays");
+            LOG_INFO("SIGHUP: reloading");
+            (void)control.reload();
             continue;
         }
         LOG_INFO(
                 "%s: stopping: no new connections; draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
         break;
     }
+    daemon::notify_stopping(
+            "draining " + std::to_string((*proxy)->active_sessions()) + " connections");
     (*proxy)->stop_accepting();
-    drain(**proxy, std::chrono::milliseconds(cfg->drain_timeout_ms));
+    drain(**proxy, milliseconds(cfg->drain_timeout_ms), signals);
+    admin->reset();
+    metrics->reset();
     (*rt)->shutdown();
     LOG_INFO("stopped");
     return 0;

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Pool: a named set of backends with its balancer. Immutable once built except for the
-// backends' live counters; sessions hold a shared_ptr to the pool they picked from, so the
-// backend states they count into outlive any reload.
+// Pool: one immutable snapshot of a named set of backends and its balancer. A change (reload,
+// ringlbctl disable/weight) builds a new Pool that shares the BackendStates of the old one and
+// is published through the listeners' ArcSwap; sessions keep the snapshot they started with.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,24 +19,37 @@ namespace ringlb::daemon {
 
 class Pool {
 public:
-    explicit Pool(const config::Pool& cfg);
+    /// From the config; backends whose address `previous` also has keep their BackendState
+    /// (live counters), everything else (weight, admin state) comes from the config.
+    static std::shared_ptr<const Pool> from_config(const config::Pool& cfg, const Pool* previous);
+
+    /// This pool with backend `index` changed; every BackendState is shared.
+    std::shared_ptr<const Pool> with_admin(std::size_t index, AdminState admin) const;
+    std::shared_ptr<const Pool> with_weight(std::size_t index, std::uint32_t weight) const;
+
+    Pool(std::string name, config::Balance balance, std::vector<BackendEntry> backends);
+    Pool(const Pool&) = delete;  // the balancer points into backends_
+    Pool& operator=(const Pool&) = delete;
 
     const std::string& name() const noexcept { return name_; }
+    config::Balance balance() const noexcept { return balance_; }
     std::size_t size() const noexcept { return backends_.size(); }
-    BackendState& backend(std::size_t i) noexcept { return *backends_[i]; }
+    const BackendEntry& backend(std::size_t i) const noexcept { return backends_[i]; }
+    std::span<const BackendEntry> backends() const noexcept { return backends_; }
+    /// The index of the backend with this address as written in the config.
+    std::optional<std::size_t> find(const std::string& address) const noexcept;
 
-    /// See Balancer::pick.
+    /// See Balancer::pick. Any thread.
     std::int64_t
-    pick(const core::SocketAddress& client, std::span<const std::uint32_t> tried) noexcept {
+    pick(const core::SocketAddress& client, std::span<const std::uint32_t> tried) const noexcept {
         return balancer_.pick(client, tried);
     }
 
 private:
-    static std::vector<BackendState*> raw(const std::vector<std::shared_ptr<BackendState>>& v);
-
     std::string name_;
-    std::vector<std::shared_ptr<BackendState>> backends_;
-    Balancer balancer_;  // after backends_: it points into them
+    config::Balance balance_;
+    std::vector<BackendEntry> backends_;
+    mutable Balancer balancer_;  // after backends_: it points into them. Picking moves cursors.
 };
 
 }  // namespace ringlb::daemon

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Proxy: listeners and pools from the config; accept loops on every worker.
+// Proxy: start, reload, admin changes and stop, all under the control mutex.
 #include "daemon/proxy.hpp"
 
-#include <sys/socket.h>
+#include <algorithm>
 
 #include "daemon/log.hpp"
 
@@ -15,68 +15,254 @@ namespace {
 constexpr int kListenBacklog = 65535;
 }  // namespace
 
-Result<std::unique_ptr<Proxy>, std::string> Proxy::bind(const config::Config& cfg) {
-    auto proxy = std::make_unique<Proxy>();
+Proxy::Proxy(const config::Config& cfg, Runtime& rt)
+        : rt_(rt), config_(cfg), stats_(rt.worker_count()) {}
+
+Proxy::~Proxy() {
+    stop_accepting();
+}
+
+Result<std::unique_ptr<Proxy>, std::string>
+Proxy::start(const config::Config& cfg, Runtime& rt, std::map<std::string, int> inherited) {
+    auto proxy = std::make_unique<Proxy>(cfg, rt);
+    std::lock_guard lock(proxy->control_);
+    for (const auto& [name, fd] : inherited) {
+        proxy->inherited_[name] = UniqueFd(fd);
+    }
     for (const config::Pool& p : cfg.pools) {
-        proxy->pools_.push_back(std::make_shared<Pool>(p));
+        proxy->pools_[p.name] = Pool::from_config(p, nullptr);
     }
     for (const config::Listener& l : cfg.listeners) {
-        auto fd = make_listener(l.address, kListenBacklog);
-        if (!fd) {
-            return Unexpected(
-                    "listener " + l.name + ": cannot listen on " + l.listen + ": "
-                    + fd.error().message());
+        auto state = proxy->bind_listener(l, l.pool ? proxy->pools_[*l.pool] : nullptr);
+        if (!state) {
+            return Unexpected(std::move(state.error()));  // ~Proxy stops what already runs
         }
-        std::shared_ptr<Pool> pool;
-        if (l.pool) {
-            for (const auto& p : proxy->pools_) {
-                if (p->name() == *l.pool) {
-                    pool = p;
-                }
-            }
-        }
-        proxy->listeners_.push_back(std::make_shared<ListenerState>(l, std::move(*fd), pool));
+        proxy->running_.push_back({std::move(*state), {}});
+        proxy->start_accepting(proxy->running_.back());
+        proxy->listeners_.push_back(proxy->running_.back().state);
     }
     return proxy;
 }
 
-void Proxy::start(Runtime& rt) {
-    for (const auto& l : listeners_) {
-        for (unsigned w = 0; w < rt.worker_count(); ++w) {
-            if (l->pool) {
-                accept_loops_.push_back(rt.spawn_on_worker(w, accept_loop(l)));
+Result<std::shared_ptr<ListenerState>, std::string>
+Proxy::bind_listener(const config::Listener& l, std::shared_ptr<const Pool> pool) {
+    Result<UniqueFd> fd = Unexpected(std::make_error_code(std::errc::bad_file_descriptor));
+    if (auto passed = inherited_.find(l.name); passed != inherited_.end()) {
+        fd = std::move(passed->second);  // socket activation: systemd bound it
+        inherited_.erase(passed);
+        LOG_INFO("listener %s: using the socket passed by systemd", l.name.c_str());
+    } else {
+        fd = make_listener(l.address, kListenBacklog);
+    }
+    if (!fd) {
+        return Unexpected(
+                "listener " + l.name + ": cannot listen on " + l.listen + ": "
+                + fd.error().message());
+    }
+    auto view = std::make_shared<const ListenerView>(ListenerView{l, std::move(pool)});
+    return std::make_shared<ListenerState>(
+            l.address, std::move(*fd), std::move(view), &stats_, rt_.worker_count());
+}
+
+void Proxy::start_accepting(Running& r) {
+    const auto view = r.state->view.load();
+    for (unsigned w = 0; w < rt_.worker_count(); ++w) {
+        if (view->pool != nullptr) {
+            r.accept_loops.push_back(rt_.spawn_on_worker(w, accept_loop(r.state)));
+        } else {
+            r.accept_loops.push_back(
+                    rt_.spawn_on_worker(w, serve_echo(r.state->fd.get(), &echo_stats_)));
+        }
+    }
+    LOG_INFO(
+            "listener %s: listening on %s, %s %s",
+            view->config.name.c_str(),
+            view->config.listen.c_str(),
+            view->pool ? "pool" : "service",
+            view->pool ? view->pool->name().c_str() : "echo");
+}
+
+void Proxy::stop(Running& r) {
+    for (auto& loop : r.accept_loops) {
+        loop.abort();
+    }
+    for (auto& loop : r.accept_loops) {
+        loop.header()->wait_finished();
+    }
+    r.accept_loops.clear();
+    // New connections are refused from now; ones still in the backlog are reset.
+    r.state->fd.reset();
+}
+
+std::shared_ptr<const ListenerView> Proxy::view_for(const config::Listener& l) const {
+    std::shared_ptr<const Pool> pool;
+    if (l.pool) {
+        pool = pools_.at(*l.pool);
+    }
+    return std::make_shared<const ListenerView>(ListenerView{l, std::move(pool)});
+}
+
+Result<ReloadSummary, std::string> Proxy::reload(const config::Config& cfg) {
+    std::lock_guard lock(control_);
+    // 1. New pool snapshots, sharing the live state of backends that stay.
+    std::map<std::string, std::shared_ptr<const Pool>> pools;
+    for (const config::Pool& p : cfg.pools) {
+        const auto old = pools_.find(p.name);
+        pools[p.name] = Pool::from_config(p, old != pools_.end() ? old->second.get() : nullptr);
+    }
+    // 2. Which running listeners stay (same address), and bind the new ones first: if one
+    //    cannot bind, nothing has changed yet.
+    ReloadSummary summary;
+    std::vector<bool> kept(running_.size(), false);
+    std::vector<std::pair<const config::Listener*, std::size_t>> updates;  // -> running_ index
+    std::vector<Running> added;
+    for (const config::Listener& l : cfg.listeners) {
+        auto same = std::find_if(running_.begin(), running_.end(), [&](const Running& r) {
+            return r.state->address == l.address;
+        });
+        if (same != running_.end()) {
+            const auto i = static_cast<std::size_t>(same - running_.begin());
+            kept[i] = true;
+            updates.emplace_back(&l, i);
+            continue;
+        }
+        auto state = bind_listener(l, l.pool ? pools[*l.pool] : nullptr);
+        if (!state) {
+            return Unexpected(std::move(state.error()));  // `added` sockets close here
+        }
+        added.push_back({std::move(*state), {}});
+    }
+    // 3. Commit: swap pools, publish the kept listeners' views, start the new, stop the gone.
+    pools_ = std::move(pools);
+    config_ = cfg;
+    for (const auto& [l, i] : updates) {
+        const auto old_view = running_[i].state->view.load();
+        const bool kind_changed = (old_view->pool == nullptr) != !l->pool.has_value();
+        running_[i].state->view.store(view_for(*l));
+        if (kind_changed) {  // proxy <-> echo: the accept loops differ
+            stop(running_[i]);
+            kept[i] = false;  // re-bound below as an added listener
+        }
+    }
+    std::vector<Running> next;
+    for (std::size_t i = 0; i < running_.size(); ++i) {
+        if (kept[i]) {
+            ++summary.kept;
+            next.push_back(std::move(running_[i]));
+        } else {
+            const auto view = running_[i].state->view.load();
+            if (running_[i].state->fd) {
+                stop(running_[i]);
+                summary.removed.push_back(view->config.name);
+                LOG_INFO(
+                        "listener %s: removed by reload; its open connections finish",
+                        view->config.name.c_str());
+            }
+            retired_.push_back(running_[i].state);
+        }
+    }
+    for (const config::Listener& l : cfg.listeners) {  // re-bind kind changes, in order
+        const bool present =
+                std::any_of(
+                        next.begin(),
+                        next.end(),
+                        [&](const Running& r) { return r.state->address == l.address; })
+                || std::any_of(added.begin(), added.end(), [&](const Running& r) {
+                       return r.state->address == l.address;
+                   });
+        if (!present) {
+            auto state = bind_listener(l, l.pool ? pools_[*l.pool] : nullptr);
+            if (state) {
+                added.push_back({std::move(*state), {}});
             } else {
-                accept_loops_.push_back(
-                        rt.spawn_on_worker(w, serve_echo(l->fd.get(), &echo_stats_)));
+                LOG_ERROR("%s", state.error().c_str());
             }
         }
-        LOG_INFO(
-                "listener %s: listening on %s, %s %s",
-                l->config.name.c_str(),
-                l->config.listen.c_str(),
-                l->pool ? "pool" : "service",
-                l->pool ? l->pool->name().c_str() : "echo");
     }
+    for (Running& r : added) {
+        start_accepting(r);
+        summary.added.push_back(r.state->view.load()->config.name);
+        next.push_back(std::move(r));
+    }
+    running_ = std::move(next);
+    listeners_.clear();
+    for (const Running& r : running_) {
+        listeners_.push_back(r.state);
+    }
+    forget_finished_retired();
+    return summary;
+}
+
+void Proxy::publish_pool(std::shared_ptr<const Pool> pool) {
+    for (Running& r : running_) {
+        const auto view = r.state->view.load();
+        if (view->pool != nullptr && view->pool->name() == pool->name()) {
+            r.state->view.store(
+                    std::make_shared<const ListenerView>(ListenerView{view->config, pool}));
+        }
+    }
+    pools_[pool->name()] = std::move(pool);
+}
+
+Result<void, std::string>
+Proxy::set_admin_state(const std::string& pool, const std::string& backend, AdminState s) {
+    std::lock_guard lock(control_);
+    const auto p = pools_.find(pool);
+    if (p == pools_.end()) {
+        return Unexpected("no pool named \"" + pool + "\"");
+    }
+    const auto i = p->second->find(backend);
+    if (!i) {
+        return Unexpected("pool " + pool + " has no backend \"" + backend + "\"");
+    }
+    publish_pool(p->second->with_admin(*i, s));
+    LOG_INFO(
+            "backend %s/%s: %s (until the next reload)",
+            pool.c_str(),
+            backend.c_str(),
+            to_string(s));
+    return {};
+}
+
+Result<void, std::string>
+Proxy::set_weight(const std::string& pool, const std::string& backend, std::uint32_t w) {
+    std::lock_guard lock(control_);
+    const auto p = pools_.find(pool);
+    if (p == pools_.end()) {
+        return Unexpected("no pool named \"" + pool + "\"");
+    }
+    const auto i = p->second->find(backend);
+    if (!i) {
+        return Unexpected("pool " + pool + " has no backend \"" + backend + "\"");
+    }
+    publish_pool(p->second->with_weight(*i, w));
+    LOG_INFO("backend %s/%s: weight %u (until the next reload)", pool.c_str(), backend.c_str(), w);
+    return {};
+}
+
+void Proxy::forget_finished_retired() {
+    std::erase_if(retired_, [](const std::shared_ptr<ListenerState>& s) {
+        return s->active.load(std::memory_order_relaxed) == 0;
+    });
 }
 
 void Proxy::stop_accepting() {
-    for (auto& loop : accept_loops_) {
-        loop.abort();
-    }
-    for (auto& loop : accept_loops_) {
-        loop.header()->wait_finished();
-    }
-    accept_loops_.clear();
-    for (const auto& l : listeners_) {
-        // New connections are refused from now; ones still in the backlog are reset.
-        l->fd.reset();
+    std::lock_guard lock(control_);
+    for (Running& r : running_) {
+        if (r.state->fd) {
+            stop(r);
+        }
     }
 }
 
-std::int64_t Proxy::active_sessions() const noexcept {
+std::int64_t Proxy::active_sessions() const {
+    std::lock_guard lock(control_);
     std::int64_t n = 0;
-    for (const auto& l : listeners_) {
-        n += l->active.load(std::memory_order_relaxed);
+    for (const Running& r : running_) {
+        n += r.state->active.load(std::memory_order_relaxed);
+    }
+    for (const auto& s : retired_) {
+        n += s->active.load(std::memory_order_relaxed);
     }
     return n;
 }

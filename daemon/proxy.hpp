@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
-// Proxy: the application object. Binds every configured listener, starts one accept loop per
-// listener per worker, stops accepting on request, and reports how many sessions are open (so
-// main can drain them before it exits).
+// Proxy: the application's control plane. It owns the listeners (bound sockets, accept loops
+// on every worker) and the current pool snapshots, and applies every change to them: start,
+// reload, admin changes to a backend, stop. Changes are serialized by one mutex, which the
+// connection path never takes: sessions read their listener's ArcSwap'd view.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,30 +21,82 @@
 
 namespace ringlb::daemon {
 
+/// What a reload changed, for the log and the reply to `ringlbctl reload`.
+struct ReloadSummary {
+    std::vector<std::string> added;    // listener names
+    std::vector<std::string> removed;  // listener names (their open sessions finish)
+    std::size_t kept = 0;
+};
+
 class Proxy {
 public:
-    /// Binds every listener of `cfg` (nothing is accepted yet). The error names the listener.
-    static core::Result<std::unique_ptr<Proxy>, std::string> bind(const config::Config& cfg);
+    /// Binds every listener of `cfg` and starts accepting on every worker of `rt`. The error
+    /// names the listener that could not bind.
+    /// Listeners named in `inherited` (socket activation) use that socket instead of binding.
+    static core::Result<std::unique_ptr<Proxy>, std::string>
+    start(const config::Config& cfg, core::Runtime& rt, std::map<std::string, int> inherited = {});
 
-    /// Starts accepting: one accept loop per listener on each worker of `rt`.
-    void start(core::Runtime& rt);
+    Proxy(const config::Config& cfg, core::Runtime& rt);  // empty; start() fills it
+    ~Proxy();
+    Proxy(const Proxy&) = delete;
+    Proxy& operator=(const Proxy&) = delete;
+
+    /// Applies a validated config: new listeners bind and start, removed ones stop accepting
+    /// (their sessions finish), kept ones get the new settings and pools for new sessions.
+    /// All or nothing: if a new listener cannot bind, nothing changes. Not from a worker.
+    core::Result<ReloadSummary, std::string> reload(const config::Config& cfg);
+
+    /// Changes one backend of the running pool snapshot (until the next reload). The error
+    /// says what was not found. Not from a worker.
+    core::Result<void, std::string>
+    set_admin_state(const std::string& pool, const std::string& backend, AdminState s);
+    core::Result<void, std::string>
+    set_weight(const std::string& pool, const std::string& backend, std::uint32_t w);
+
     /// Stops accepting on every listener and closes the listening sockets; open sessions go
-    /// on. Waits for the accept loops to end. Not from a worker thread.
+    /// on. Not from a worker thread.
     void stop_accepting();
-    /// Proxy sessions open now, over all listeners. Any thread.
-    std::int64_t active_sessions() const noexcept;
+    /// Proxy sessions open now, over all listeners (also those a reload removed). Any thread.
+    std::int64_t active_sessions() const;
 
-    const std::vector<std::shared_ptr<ListenerState>>& listeners() const noexcept {
-        return listeners_;
+    /// Read access for the admin socket and the metrics: `fn` runs under the control mutex
+    /// with the current state. Not from a worker.
+    struct View {
+        const config::Config& config;
+        const std::vector<std::shared_ptr<ListenerState>>& listeners;
+        const std::map<std::string, std::shared_ptr<const Pool>>& pools;
+        const SessionStats& stats;
+    };
+    template <class Fn>
+    auto inspect(Fn fn) const {
+        std::lock_guard lock(control_);
+        return fn(View{config_, listeners_, pools_, stats_});
     }
 
-    Proxy() = default;  // empty; bind() fills it
-
 private:
-    std::vector<std::shared_ptr<ListenerState>> listeners_;
-    std::vector<std::shared_ptr<Pool>> pools_;
-    std::vector<core::JoinHandle<void>> accept_loops_;
+    struct Running {
+        std::shared_ptr<ListenerState> state;
+        std::vector<core::JoinHandle<void>> accept_loops;
+    };
+
+    core::Result<std::shared_ptr<ListenerState>, std::string>
+    bind_listener(const config::Listener& l, std::shared_ptr<const Pool> pool);
+    void start_accepting(Running& r);
+    void stop(Running& r);
+    std::shared_ptr<const ListenerView> view_for(const config::Listener& l) const;
+    void publish_pool(std::shared_ptr<const Pool> pool);
+    void forget_finished_retired();
+
+    core::Runtime& rt_;
+    mutable std::mutex control_;  // control plane only: never on the connection path
+    config::Config config_;
+    std::map<std::string, std::shared_ptr<const Pool>> pools_;
+    std::vector<Running> running_;
+    std::vector<std::shared_ptr<ListenerState>> listeners_;  // running_'s states, for View
+    std::vector<std::shared_ptr<ListenerState>> retired_;    // removed, sessions still open
+    SessionStats stats_;
     EchoStats echo_stats_;
+    std::map<std::string, core::UniqueFd> inherited_;  // by listener name, until used
 };
 
 }  // namespace ringlb::daemon

@@ -7,12 +7,13 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 
 #include "core/io/close.hpp"
 #include "core/io/connect.hpp"
 #include "core/net/address.hpp"
-#include "core/yield.hpp"
+#include "daemon/back_off.hpp"
 #include "daemon/forward.hpp"
 #include "daemon/listener.hpp"
 #include "daemon/log.hpp"
@@ -22,6 +23,8 @@ namespace ringlb::daemon {
 using namespace ringlb::core;
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // Uncounts the session from its listener however the session ends (return or cancellation).
 class ActiveSession {
@@ -50,10 +53,64 @@ private:
     BackendState& backend_;
 };
 
-void set_nodelay(int fd) noexcept {
-    // A relay must not add Nagle's delay on top of the client's own.
+void set_relay_options(int fd) noexcept {
     const int on = 1;
+    // A relay must not add Nagle's delay on top of the client's own.
     (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    // A peer that vanishes without a FIN or RST is found eventually even with no idle timeout.
+    (void)::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+}
+
+// If the session's frame is destroyed before forwarding ended (runtime shutdown after the
+// drain timeout), both sides get a RST when their descriptors close: a transfer cut short
+// must never look complete to either peer.
+class ResetUnlessFinished {
+public:
+    ResetUnlessFinished(int a, int b) noexcept : a_(a), b_(b) {}
+    ResetUnlessFinished(const ResetUnlessFinished&) = delete;
+    ResetUnlessFinished& operator=(const ResetUnlessFinished&) = delete;
+    ~ResetUnlessFinished() {
+        if (!finished_) {
+            arm_reset_on_close(a_);
+            arm_reset_on_close(b_);
+        }
+    }
+    void finished() noexcept { finished_ = true; }
+
+private:
+    int a_;
+    int b_;
+    bool finished_ = false;
+};
+
+ConnectError classify(IoResult r) noexcept {
+    if (r.is(std::errc::connection_refused)) {
+        return ConnectError::kRefused;
+    }
+    if (r.is(std::errc::timed_out)) {
+        return ConnectError::kTimeout;
+    }
+    return ConnectError::kOther;
+}
+
+// What a session reads from its listener's view once, at its start: a reload changes the
+// view for later sessions only.
+struct SessionParams {
+    std::shared_ptr<const Pool> pool;
+    std::uint32_t retries = 0;
+    std::chrono::milliseconds connect_timeout{0};
+    std::chrono::milliseconds idle_timeout{0};
+    std::size_t buffer_bytes = 0;
+};
+
+SessionParams read_params(const ListenerState& listener) {
+    const auto view = listener.view.load();  // borrowed: no reference count touched
+    const config::Listener& c = view->config;
+    return {view->pool,  // the one reference count taken per session
+            c.retries,
+            std::chrono::milliseconds(c.timeouts.connect_ms),
+            std::chrono::milliseconds(c.timeouts.idle_ms),
+            c.buffer_bytes};
 }
 
 struct Connected {
@@ -62,44 +119,53 @@ struct Connected {
 };
 
 // Picks and connects, retrying the next backend; fd invalid when every attempt failed.
-Task<Connected> connect_backend(ListenerState& listener, const SocketAddress& client) {
-    Pool& pool = *listener.pool;
-    const auto timeout = std::chrono::milliseconds(listener.config.timeouts.connect_ms);
+Task<Connected>
+connect_backend(const SessionParams& params, ListenerState& listener, const SocketAddress& client) {
+    const Pool& pool = *params.pool;
     constexpr std::size_t kMaxTried = 11;  // retries <= 10 (config/json.cpp)
     std::array<std::uint32_t, kMaxTried> tried{};
     std::size_t attempts = 0;
-    while (attempts <= listener.config.retries && attempts < kMaxTried) {
+    while (attempts <= params.retries && attempts < kMaxTried) {
         const std::int64_t pick = pool.pick(client, std::span(tried.data(), attempts));
         if (pick < 0) {
             break;  // nothing available
         }
         tried[attempts++] = static_cast<std::uint32_t>(pick);
-        BackendState& backend = pool.backend(static_cast<std::size_t>(pick));
+        const BackendEntry& backend = pool.backend(static_cast<std::size_t>(pick));
         auto sock = make_tcp_socket(backend.resolved.family());
         if (!sock) {
+            // A local shortage (EMFILE, ENOBUFS): another backend would fare no better.
             LOG_WARN(
-                    "listener %s: socket for backend %s: %s",
-                    listener.config.name.c_str(),
-                    backend.address.c_str(),
+                    "pool %s: cannot create a socket for a backend: %s",
+                    pool.name().c_str(),
                     sock.error().message().c_str());
-            continue;
+            break;
         }
-        IoResult r = co_await core::connect(sock->get(), backend.resolved, Deadline::in(timeout));
+        const Clock::time_point start = Clock::now();
+        IoResult r = co_await core::connect(
+                sock->get(), backend.resolved, Deadline::in(params.connect_timeout));
         while (r.is(std::errc::device_or_resource_busy)) {
-            // The ring is full: not the backend's fault. Wait for room, then try it again.
-            co_await yield_now();
-            r = co_await core::connect(sock->get(), backend.resolved, Deadline::in(timeout));
+            // The ring is full: not the backend's fault. Wait for room and try again, within
+            // the same connect timeout.
+            const auto left = params.connect_timeout - (Clock::now() - start);
+            if (left <= Clock::duration::zero()) {
+                r = IoResult::from_errno(ETIMEDOUT);
+                break;
+            }
+            co_await back_off(std::chrono::milliseconds(1));
+            r = co_await core::connect(sock->get(), backend.resolved, Deadline::in(left));
         }
         if (r) {
+            listener.stats->connect_duration.observe(Clock::now() - start);
             co_return Connected{std::move(*sock), pick};
         }
-        backend.connect_errors.fetch_add(1, std::memory_order_relaxed);
+        backend.state->count_connect_error(classify(r));
         LOG_WARN(
-                "listener %s: connect to %s/%s failed (attempt %zu): %s",
-                listener.config.name.c_str(),
+                "connect to %s/%s failed (attempt %zu of %u): %s",
                 pool.name().c_str(),
                 backend.address.c_str(),
                 attempts,
+                params.retries + 1,
                 r.error().message().c_str());
     }
     co_return Connected{};
@@ -109,41 +175,47 @@ Task<Connected> connect_backend(ListenerState& listener, const SocketAddress& cl
 
 Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listener) {
     ActiveSession counted(*listener);
+    const Clock::time_point start = Clock::now();
+    const SessionParams params = read_params(*listener);
     const Result<SocketAddress> peer = peer_address(client.get());
-    if (!peer) {
+    if (!peer || params.pool == nullptr) {
         co_return;  // the client is already gone
     }
-    Connected backend = co_await connect_backend(*listener, *peer);
+    Connected backend = co_await connect_backend(params, *listener, *peer);
     if (!backend.fd) {
         listener->no_backend.fetch_add(1, std::memory_order_relaxed);
         LOG_WARN(
-                "listener %s: no backend reachable for client %s; closing it",
-                listener->config.name.c_str(),
+                "pool %s: no backend reachable for client %s; closing it",
+                params.pool->name().c_str(),
                 peer->to_string().c_str());
         co_return;  // `client` closes: the client sees the connection end, not a hang
     }
-    BackendConnection in_use(listener->pool->backend(static_cast<std::size_t>(backend.backend)));
-    set_nodelay(client.get());
-    set_nodelay(backend.fd.get());
+    BackendConnection in_use(
+            *params.pool->backend(static_cast<std::size_t>(backend.backend)).state);
+    set_relay_options(client.get());
+    set_relay_options(backend.fd.get());
+    ResetUnlessFinished cut_short(client.get(), backend.fd.get());  // after backend: runs first
     const ForwardResult done = co_await forward(
             client.get(),
             backend.fd.get(),
-            {.buffer_bytes = listener->config.buffer_bytes,
-             .idle = std::chrono::milliseconds(listener->config.timeouts.idle_ms)});
+            {.buffer_bytes = params.buffer_bytes,
+             .idle = params.idle_timeout,
+             .counters = &listener->bytes});
+    cut_short.finished();
     if (done.end == ForwardEnd::kReset) {
         arm_reset_on_close(client.get());
         arm_reset_on_close(backend.fd.get());
     } else if (done.end == ForwardEnd::kIdle) {
         LOG_DEBUG(
-                "listener %s: client %s idle for %u ms; closing",
-                listener->config.name.c_str(),
+                "client %s idle for %lld ms; closing",
                 peer->to_string().c_str(),
-                listener->config.timeouts.idle_ms);
+                static_cast<long long>(params.idle_timeout.count()));
     }
     IoResult closed = co_await core::close(std::move(backend.fd));
     (void)closed;
     closed = co_await core::close(std::move(client));
     (void)closed;
+    listener->stats->session_duration.observe(Clock::now() - start);
 }
 
 }  // namespace ringlb::daemon

@@ -17,12 +17,16 @@ class Event {
 public:
     /// Sets the flag and wakes the waiter. Any thread.
     void set() noexcept {
-        // release: publishes what the setter wrote before to the waiter's acquire.
-        set_.store(true, std::memory_order_release);
+        // seq_cst (not just release): pairs with reset()'s exchange so that a waiter's
+        // "reset, then check its own condition" cannot miss a set() in between (below).
+        set_.store(true, std::memory_order_seq_cst);
         waker_.wake();
     }
-    /// Clears the flag (the waiter does this before awaiting the next round).
-    void reset() noexcept { set_.store(false, std::memory_order_relaxed); }
+    /// Clears the flag (the waiter does this before awaiting the next round). A waiter that
+    /// resets, then checks a condition the setter publishes before set(), must load it
+    /// seq_cst: a relaxed store here could land after a set() that followed its check
+    /// (store-load reordering) and erase it, losing the wake-up.
+    void reset() noexcept { (void)set_.exchange(false, std::memory_order_seq_cst); }
     bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
 
     class [[nodiscard]] WaitOp {

@@ -23,10 +23,9 @@ std::uint64_t next_random() noexcept {
 }
 
 // a is less loaded than b when active_a / weight_a < active_b / weight_b (cross-multiplied).
-bool less_loaded(const BackendState& a, const BackendState& b) noexcept {
-    const auto la = static_cast<std::int64_t>(a.active.load(std::memory_order_relaxed));
-    const auto lb = static_cast<std::int64_t>(b.active.load(std::memory_order_relaxed));
-    return la * static_cast<std::int64_t>(b.weight) < lb * static_cast<std::int64_t>(a.weight);
+bool less_loaded(const BackendEntry& a, const BackendEntry& b) noexcept {
+    return a.active() * static_cast<std::int64_t>(b.weight)
+            < b.active() * static_cast<std::int64_t>(a.weight);
 }
 
 }  // namespace
@@ -43,14 +42,14 @@ std::uint64_t client_key(const core::SocketAddress& client) noexcept {
     return 0;
 }
 
-Balancer::Balancer(config::Balance kind, std::vector<BackendState*> backends)
-        : kind_(kind), backends_(std::move(backends)) {
+Balancer::Balancer(config::Balance kind, std::span<const BackendEntry> backends)
+        : kind_(kind), backends_(backends) {
     RINGLB_CHECK(!backends_.empty(), "a balancer needs at least one backend");
     std::vector<std::uint32_t> weights;
     std::vector<std::string> names;
-    for (const BackendState* b : backends_) {
-        weights.push_back(b->weight);
-        names.push_back(b->address);
+    for (const BackendEntry& b : backends_) {
+        weights.push_back(b.weight);
+        names.push_back(b.address);
     }
     if (kind_ == config::Balance::kRoundRobin) {
         round_robin_.emplace(weights);
@@ -69,11 +68,11 @@ std::int64_t Balancer::least_loaded(Usable usable) noexcept {
         if (!usable(i)) {
             continue;
         }
-        if (best < 0 || less_loaded(*backends_[i], *backends_[static_cast<std::size_t>(best)])) {
+        if (best < 0 || less_loaded(backends_[i], backends_[static_cast<std::size_t>(best)])) {
             best = static_cast<std::int64_t>(i);
             ties = 1;
         } else if (
-                !less_loaded(*backends_[static_cast<std::size_t>(best)], *backends_[i])
+                !less_loaded(backends_[static_cast<std::size_t>(best)], backends_[i])
                 && next_random() % ++ties == 0) {
             best = static_cast<std::int64_t>(i);
         }
@@ -88,7 +87,7 @@ std::int64_t Balancer::power_of_two(Usable usable) noexcept {
         const std::size_t a = next_random() % n;
         const std::size_t b = (a + 1 + next_random() % (n - 1)) % n;  // distinct from a
         if (usable(a) && usable(b)) {
-            return static_cast<std::int64_t>(less_loaded(*backends_[b], *backends_[a]) ? b : a);
+            return static_cast<std::int64_t>(less_loaded(backends_[b], backends_[a]) ? b : a);
         }
     }
     return least_loaded(usable);  // one of the two is out (or n == 1): scan instead
@@ -112,7 +111,7 @@ std::int64_t Balancer::pick_with(const core::SocketAddress& client, Usable usabl
 std::int64_t
 Balancer::pick(const core::SocketAddress& client, std::span<const std::uint32_t> tried) noexcept {
     auto available = [this](std::size_t i) {
-        return backends_[i]->available.load(std::memory_order_relaxed);
+        return backends_[i].usable();
     };
     auto untried = [&](std::size_t i) {
         return available(i) && std::find(tried.begin(), tried.end(), i) == tried.end();

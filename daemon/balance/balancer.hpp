@@ -20,8 +20,8 @@ namespace ringlb::daemon {
 
 class Balancer {
 public:
-    /// \pre `backends` is non-empty and outlives the balancer.
-    Balancer(config::Balance kind, std::vector<BackendState*> backends);
+    /// \pre `backends` is non-empty and outlives the balancer (the Pool owns both).
+    Balancer(config::Balance kind, std::span<const BackendEntry> backends);
 
     /// The index of the backend for a connection from `client`, or -1 when none is available.
     /// Any thread; lock-free (round robin uses one relaxed atomic counter).
@@ -39,7 +39,7 @@ private:
     std::int64_t power_of_two(Usable usable) noexcept;
 
     config::Balance kind_;
-    std::vector<BackendState*> backends_;
+    std::span<const BackendEntry> backends_;
     std::optional<SmoothRoundRobin> round_robin_;
     std::optional<MaglevTable> maglev_;
 };

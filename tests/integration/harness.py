@@ -47,6 +47,12 @@ class Daemon:
     def __init__(self, config, workers=2, args=()):
         self.dir = tempfile.TemporaryDirectory(prefix="ringlb-it-")
         self.config_path = os.path.join(self.dir.name, "ringlb.json")
+        self.admin_socket = os.path.join(self.dir.name, "admin.sock")
+        config = dict(config)
+        config.setdefault("admin", {"socket": self.admin_socket})
+        config.setdefault("metrics", {"listen": f"127.0.0.1:{free_port()}"})
+        self.admin_socket = config["admin"]["socket"]
+        self.metrics_port = int(config["metrics"]["listen"].rsplit(":", 1)[1])
         with open(self.config_path, "w") as f:
             json.dump(config, f)
         self.log_path = os.path.join(self.dir.name, "ringlbd.log")
@@ -89,6 +95,16 @@ class Daemon:
             self.proc.wait(timeout=10)
         if hasattr(self, "log"):
             self.log.close()
+
+    def write_config(self, config):
+        """Replaces the config file (for reload tests); keeps the admin socket and metrics."""
+        config = dict(config)
+        config.setdefault("admin", {"socket": self.admin_socket})
+        config.setdefault("metrics", {"listen": f"127.0.0.1:{self.metrics_port}"})
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(config, f)
+        os.rename(tmp, self.config_path)  # atomic: a reload never reads half a file
 
     def rss_bytes(self):
         with open(f"/proc/{self.proc.pid}/status") as f:

@@ -215,7 +215,8 @@ class Signals(unittest.TestCase):
                 self.assertEqual(got, total)  # the open connection finished, every byte
                 self.assertEqual(d.proc.wait(timeout=30), 0)
                 log = d.log_text()
-                self.assertIn("draining 1 open connections", log)
+                # 1, or 2 when the refusal probe above got in before accepting stopped.
+                self.assertRegex(log, r"draining [12] open connections")
                 self.assertIn("stopped", log)
 
     def test_sigterm_drains_then_exits_0(self):

@@ -15,8 +15,8 @@ check() {  # check PATTERN ALLOWED_REGEX DESCRIPTION
     fi
 }
 check 'liburing' '^core/(uring/|io/[^/]*\.cpp$|[^/]*\.cpp$)' '<liburing.h>'
-check 'nlohmann/' '^(config/json\.cpp|daemon/admin/commands\.cpp)$' '<nlohmann/...>'
-check 'boost/program_options' '^daemon/cli\.cpp$' '<boost/program_options...>'
+check 'nlohmann/' '^(config/json\.cpp|daemon/admin/commands\.cpp|daemon/ctl/[^/]*\.cpp)$' '<nlohmann/...>'
+check 'boost/program_options' '^daemon/(cli|ctl/options)\.cpp$' '<boost/program_options...>'
 check 'prometheus/' '^daemon/metrics/' '<prometheus/...>'
 check 'systemd/' '^daemon/systemd_notify\.cpp$' '<systemd/...>'
 hits=$(grep -rlE '#include "(config|daemon)/' core 2>/dev/null || true)

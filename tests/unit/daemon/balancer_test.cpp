@@ -35,25 +35,25 @@ std::string backend_name(int n) {
     return "10.0.0." + std::to_string(n) + ":80";
 }
 
-/// Backends named 10.0.0.1:80, 10.0.0.2:80, ... with the given weights.
+/// Backends named 10.0.0.1:80, 10.0.0.2:80, ... with the given weights. pool[i] is the
+/// backend's live state (active count, health) shared with the balancer's entries.
 struct Pool {
     explicit Pool(const std::vector<std::uint32_t>& weights) {
         for (std::size_t i = 0; i < weights.size(); ++i) {
             const std::string name = backend_name(static_cast<int>(i) + 1);
-            states.push_back(std::make_unique<BackendState>(name, addr(name), weights[i]));
+            entries.push_back(
+                    {name,
+                     addr(name),
+                     weights[i],
+                     AdminState::kEnabled,
+                     std::make_shared<BackendState>()});
         }
     }
-    std::vector<BackendState*> ptrs() const {
-        std::vector<BackendState*> out;
-        for (const auto& s : states) {
-            out.push_back(s.get());
-        }
-        return out;
-    }
-    BackendState& operator[](std::size_t i) { return *states[i]; }
-    std::size_t size() const { return states.size(); }
+    std::span<const BackendEntry> ptrs() const { return entries; }
+    BackendState& operator[](std::size_t i) { return *entries[i].state; }
+    std::size_t size() const { return entries.size(); }
 
-    std::vector<std::unique_ptr<BackendState>> states;
+    std::vector<BackendEntry> entries;
 };
 
 /// The i-th of a deterministic set of distinct client addresses.
@@ -177,7 +177,7 @@ class EveryAlgorithm : public ::testing::TestWithParam<Balance> {};
 
 TEST_P(EveryAlgorithm, AnUnavailableBackendIsNeverPicked) {
     Pool pool({1, 2, 1, 1});
-    pool[1].available = false;
+    pool[1].healthy = false;
     Balancer b(GetParam(), pool.ptrs());
     std::set<std::int64_t> seen;
     for (int i = 0; i < 2000; ++i) {
@@ -191,8 +191,8 @@ TEST_P(EveryAlgorithm, AnUnavailableBackendIsNeverPicked) {
 
 TEST_P(EveryAlgorithm, OnlyTheAvailableBackendIsPicked) {
     Pool pool({1, 1, 1});
-    pool[0].available = false;
-    pool[2].available = false;
+    pool[0].healthy = false;
+    pool[2].healthy = false;
     Balancer b(GetParam(), pool.ptrs());
     for (int i = 0; i < 200; ++i) {
         EXPECT_EQ(b.pick(client(i), {}), 1);
@@ -202,7 +202,7 @@ TEST_P(EveryAlgorithm, OnlyTheAvailableBackendIsPicked) {
 TEST_P(EveryAlgorithm, AllUnavailableGivesMinusOne) {
     Pool pool({1, 2, 3});
     for (std::size_t i = 0; i < pool.size(); ++i) {
-        pool[i].available = false;
+        pool[i].healthy = false;
     }
     Balancer b(GetParam(), pool.ptrs());
     for (int i = 0; i < 20; ++i) {
@@ -236,7 +236,7 @@ TEST_P(EveryAlgorithm, TwoTriedLeaveTheThird) {
 
 TEST_P(EveryAlgorithm, ATriedBackendIsAvoidedEvenWhenAnotherIsDown) {
     Pool pool({1, 1, 1});
-    pool[1].available = false;
+    pool[1].healthy = false;
     Balancer b(GetParam(), pool.ptrs());
     const std::uint32_t tried[] = {0};
     for (int i = 0; i < 300; ++i) {
@@ -246,7 +246,7 @@ TEST_P(EveryAlgorithm, ATriedBackendIsAvoidedEvenWhenAnotherIsDown) {
 
 TEST_P(EveryAlgorithm, WhenEveryAvailableBackendWasTriedItGoesRoundAgain) {
     Pool pool({1, 1, 1});
-    pool[2].available = false;
+    pool[2].healthy = false;
     Balancer b(GetParam(), pool.ptrs());
     const std::uint32_t tried[] = {0, 1};
     for (int i = 0; i < 300; ++i) {
@@ -254,7 +254,7 @@ TEST_P(EveryAlgorithm, WhenEveryAvailableBackendWasTriedItGoesRoundAgain) {
         EXPECT_TRUE(p == 0 || p == 1) << p;
     }
     const std::uint32_t all[] = {0, 1, 2};
-    pool[2].available = true;
+    pool[2].healthy = true;
     for (int i = 0; i < 300; ++i) {
         const std::int64_t p = b.pick(client(i), all);
         EXPECT_GE(p, 0);
@@ -590,7 +590,7 @@ TEST(BalancerMaglev, ABackendGoingDownMovesOnlyItsOwnClients) {
     for (int i = 0; i < 2000; ++i) {
         home.push_back(b.pick(client(i), {}));
     }
-    pool[5].available = false;
+    pool[5].healthy = false;
     for (int i = 0; i < 2000; ++i) {
         const std::int64_t now = b.pick(client(i), {});
         if (home[static_cast<std::size_t>(i)] == 5) {
