@@ -41,16 +41,17 @@ bool exchange(
     const timeval timeout{30, 0};  // a reload may take a moment; a hang may not
     (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     const std::string line = request + "\n";
-    if (::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL)
-        != static_cast<ssize_t>(line.size())) {
-        error = "cannot send to " + path + ": " + std::strerror(errno);
-        return false;
-    }
+    // A send that fails is not the end: a daemon that refuses us (SO_PEERCRED) replies and
+    // hangs up at once, and that reply is what to show.
+    const bool sent = ::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL)
+            == static_cast<ssize_t>(line.size());
+    const int send_errno = errno;
     char chunk[4096];
     for (;;) {
         const ssize_t n = ::recv(fd.get(), chunk, sizeof chunk, 0);
         if (n <= 0) {
-            error = "no reply from ringlbd on " + path;
+            error = sent ? "no reply from ringlbd on " + path
+                         : "cannot send to " + path + ": " + std::strerror(send_errno);
             return false;
         }
         reply.append(chunk, static_cast<std::size_t>(n));

@@ -256,3 +256,39 @@ def random_source(seed):
             offset[0] += k + 7  # shift so repeated blocks differ
         return bytes(out)
     return take
+
+
+RINGLBCTL = os.environ.get("RINGLBCTL", os.path.join(os.path.dirname(RINGLBD), "ringlbctl"))
+
+
+def ctl(daemon, *args, json_out=False, timeout=30):
+    """Runs ringlbctl against `daemon`'s admin socket: (exit status, stdout, stderr)."""
+    argv = [RINGLBCTL, "--socket", daemon.admin_socket] + (["--json"] if json_out else []) + list(args)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
+def scrape(daemon):
+    """GET /metrics: {(name, frozenset(labels.items())): value} plus the raw text."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        labels = {}
+        name = head
+        if "{" in head:
+            name, rest = head.split("{", 1)
+            for part in rest.rstrip("}").split('",'):
+                if part:
+                    k, v = part.split("=", 1)
+                    labels[k] = v.strip('"')
+        samples[(name, frozenset(labels.items()))] = float(value)
+    return samples, text
+
+
+def metric(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())))
