@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/cidr.hpp"
 #include "core/net/address.hpp"
 
 namespace ringlb::config {
@@ -22,10 +23,42 @@ struct Backend {
     std::uint32_t weight = 1;
 };
 
+/// Active health checks: a TCP connect, optionally sending `send` and expecting the reply to
+/// start with `expect`. A backend goes down after `fall` failures in a row, up after `rise`
+/// successes in a row.
+struct HealthCheck {
+    std::uint32_t interval_ms = 2000;
+    std::uint32_t timeout_ms = 1000;
+    std::uint32_t rise = 2;
+    std::uint32_t fall = 3;
+    std::string send;
+    std::string expect;
+};
+
+/// Passive ejection: after `consecutive_failures` connect failures in a row a backend is
+/// ejected for base_ejection_ms × 2^(times ejected before, up to 2^5), never more than
+/// `max_ejection_percent` of the pool at once.
+struct Outlier {
+    std::uint32_t consecutive_failures = 5;
+    std::uint32_t base_ejection_ms = 30000;
+    std::uint32_t max_ejection_percent = 50;
+};
+
 struct Pool {
     std::string name;
     Balance balance = Balance::kRoundRobin;
     std::vector<Backend> backends;
+    std::optional<HealthCheck> health_check;
+    std::optional<Outlier> outlier;
+    std::uint32_t slow_start_ms = 0;  // 0: a recovered backend gets its full weight at once
+};
+
+enum class ProxySend { kOff, kV1, kV2 };
+
+struct ProxyProtocol {
+    ProxySend send = ProxySend::kOff;  // header written to the backend before any payload
+    bool accept = false;               // a header is required from the client
+    std::vector<Cidr> trusted;         // peers allowed to send one
 };
 
 struct Timeouts {
@@ -45,6 +78,7 @@ struct Listener {
     /// connection's data (it reads again only once the last read has been sent on).
     std::uint32_t buffer_bytes = 16384;
     Timeouts timeouts;
+    ProxyProtocol proxy_protocol;
 };
 
 struct Config {

@@ -119,6 +119,18 @@ public:
         return fallback;
     }
 
+    bool boolean(const json& obj, const std::string& path, const char* key, bool fallback) {
+        const auto it = obj.find(key);
+        if (it == obj.end()) {
+            return fallback;
+        }
+        if (!it->is_boolean()) {
+            error(join(path, key), std::string("expected true or false, found ") + type_name(*it));
+            return fallback;
+        }
+        return it->get<bool>();
+    }
+
     /// The address at `key`, resolved.
     std::optional<core::SocketAddress>
     address(const json& obj,
@@ -167,6 +179,43 @@ private:
     ConfigErrors& errors_;
 };
 
+void read_proxy_protocol(Reader& r, const json& j, const std::string& path, ProxyProtocol& out) {
+    if (!r.object(j, path, {"send", "accept", "trusted"})) {
+        return;
+    }
+    out.send = r.choice(
+            j,
+            path,
+            "send",
+            {{"off", ProxySend::kOff}, {"v1", ProxySend::kV1}, {"v2", ProxySend::kV2}},
+            ProxySend::kOff);
+    out.accept = r.boolean(j, path, "accept", false);
+    const std::string tpath = Reader::join(path, "trusted");
+    if (const auto it = j.find("trusted"); it != j.end()) {
+        if (!it->is_array()) {
+            r.error(tpath, std::string("expected an array, found ") + type_name(*it));
+        } else {
+            for (std::size_t i = 0; i < it->size(); ++i) {
+                const std::string epath = tpath + "[" + std::to_string(i) + "]";
+                const json& e = (*it)[i];
+                if (!e.is_string()) {
+                    r.error(epath, std::string("expected a string, found ") + type_name(e));
+                    continue;
+                }
+                auto cidr = Cidr::parse(e.get<std::string>());
+                if (!cidr) {
+                    r.error(epath, cidr.error());
+                    continue;
+                }
+                out.trusted.push_back(*cidr);
+            }
+        }
+    }
+    if (out.accept && out.trusted.empty()) {
+        r.error(tpath, "required when \"accept\" is true: the peers allowed to send a header");
+    }
+}
+
 void read_listener(Reader& r, const json& j, const std::string& path, Config& out) {
     if (!r.object(
                 j,
@@ -178,7 +227,8 @@ void read_listener(Reader& r, const json& j, const std::string& path, Config& ou
                  "max_connections",
                  "retries",
                  "buffer_bytes",
-                 "timeouts"})) {
+                 "timeouts",
+                 "proxy_protocol"})) {
         return;
     }
     Listener l;
@@ -205,14 +255,56 @@ void read_listener(Reader& r, const json& j, const std::string& path, Config& ou
             l.timeouts.idle_ms = r.uint(t, tpath, "idle_ms", 0, 86'400'000, l.timeouts.idle_ms);
         }
     }
+    if (j.contains("proxy_protocol")) {
+        read_proxy_protocol(
+                r, j.at("proxy_protocol"), Reader::join(path, "proxy_protocol"), l.proxy_protocol);
+    }
     out.listeners.push_back(std::move(l));
 }
 
 void read_pool(Reader& r, const json& j, const std::string& path, Config& out) {
-    if (!r.object(j, path, {"name", "balance", "backends"})) {
+    if (!r.object(
+                j,
+                path,
+                {"name", "balance", "backends", "health_check", "outlier", "slow_start_ms"})) {
         return;
     }
     Pool p;
+    if (const auto hc = j.find("health_check"); hc != j.end()) {
+        const std::string hpath = Reader::join(path, "health_check");
+        if (r.object(*hc, hpath, {"interval_ms", "timeout_ms", "rise", "fall", "send", "expect"})) {
+            HealthCheck h;
+            h.interval_ms = r.uint(*hc, hpath, "interval_ms", 10, 3'600'000, h.interval_ms);
+            h.timeout_ms = r.uint(*hc, hpath, "timeout_ms", 1, 600'000, h.timeout_ms);
+            h.rise = r.uint(*hc, hpath, "rise", 1, 100, h.rise);
+            h.fall = r.uint(*hc, hpath, "fall", 1, 100, h.fall);
+            h.send = r.string(*hc, hpath, "send", std::string()).value_or("");
+            h.expect = r.string(*hc, hpath, "expect", std::string()).value_or("");
+            if (h.timeout_ms > h.interval_ms) {
+                r.error(Reader::join(hpath, "timeout_ms"),
+                        "must not exceed interval_ms (" + std::to_string(h.interval_ms)
+                                + "): one check at a time per backend");
+            }
+            p.health_check = h;
+        }
+    }
+    if (const auto o = j.find("outlier"); o != j.end()) {
+        const std::string opath = Reader::join(path, "outlier");
+        if (r.object(
+                    *o,
+                    opath,
+                    {"consecutive_failures", "base_ejection_ms", "max_ejection_percent"})) {
+            Outlier out_cfg;
+            out_cfg.consecutive_failures = r.uint(
+                    *o, opath, "consecutive_failures", 1, 1000, out_cfg.consecutive_failures);
+            out_cfg.base_ejection_ms =
+                    r.uint(*o, opath, "base_ejection_ms", 1, 86'400'000, out_cfg.base_ejection_ms);
+            out_cfg.max_ejection_percent =
+                    r.uint(*o, opath, "max_ejection_percent", 0, 100, out_cfg.max_ejection_percent);
+            p.outlier = out_cfg;
+        }
+    }
+    p.slow_start_ms = r.uint(j, path, "slow_start_ms", 0, 3'600'000, 0);
     p.name = r.string(j, path, "name").value_or("");
     p.balance = r.choice(
             j,

@@ -13,6 +13,9 @@
 
 namespace ringlb::daemon {
 
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: the clock of health, ejection and slow start.
+std::int64_t coarse_now_ns() noexcept;
+
 /// Why a connect attempt failed, for ringlb_backend_connect_errors_total{reason}.
 enum class ConnectError { kRefused, kTimeout, kOther };
 inline constexpr int kConnectErrorKinds = 3;
@@ -23,7 +26,17 @@ struct BackendState {
     std::atomic<std::int64_t> active{0};        // sessions connected to it now
     std::atomic<std::uint64_t> connections{0};  // sessions ever connected
     std::atomic<std::uint64_t> connect_errors[kConnectErrorKinds]{};
-    std::atomic<bool> healthy{true};  // health checks (none yet): false takes it out
+    std::atomic<bool> healthy{true};  // active health checks: false takes it out
+
+    // Passive ejection (config `outlier`) and slow start; times are CLOCK_MONOTONIC_COARSE ns.
+    std::atomic<std::uint32_t> consecutive_failures{0};
+    std::atomic<std::uint32_t> ejections{0};  // how often it was ejected: the back-off exponent
+    std::atomic<std::int64_t> ejected_until_ns{0};
+    std::atomic<std::int64_t> up_since_ns{0};  // when it (re)joined; 0: from the start
+
+    bool ejected(std::int64_t now_ns) const noexcept {
+        return now_ns < ejected_until_ns.load(std::memory_order_relaxed);
+    }
 
     void count_connect_error(ConnectError e) noexcept {
         connect_errors[static_cast<int>(e)].fetch_add(1, std::memory_order_relaxed);
@@ -45,9 +58,10 @@ struct BackendEntry {
     AdminState admin = AdminState::kEnabled;
     std::shared_ptr<BackendState> state;
 
-    /// May the balancer send it a new connection? Any thread.
-    bool usable() const noexcept {
-        return admin == AdminState::kEnabled && state->healthy.load(std::memory_order_relaxed);
+    /// May the balancer send it a new connection (enabled, healthy, not ejected)? Any thread.
+    bool usable(std::int64_t now_ns) const noexcept {
+        return admin == AdminState::kEnabled && state->healthy.load(std::memory_order_relaxed)
+                && !state->ejected(now_ns);
     }
     std::int64_t active() const noexcept { return state->active.load(std::memory_order_relaxed); }
 };

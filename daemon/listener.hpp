@@ -53,10 +53,11 @@ struct ListenerState {
     SessionStats* const stats;
 
     // Any thread; one read-modify-write per connection, none per chunk.
-    std::atomic<std::int64_t> active{0};          // sessions open now
-    std::atomic<std::uint64_t> accepted{0};       // sessions started
-    std::atomic<std::uint64_t> rejected_full{0};  // closed at once: max_connections reached
-    std::atomic<std::uint64_t> no_backend{0};     // closed: no backend could be connected
+    std::atomic<std::int64_t> active{0};           // sessions open now
+    std::atomic<std::uint64_t> accepted{0};        // sessions started
+    std::atomic<std::uint64_t> rejected_full{0};   // closed at once: max_connections reached
+    std::atomic<std::uint64_t> no_backend{0};      // closed: no backend could be connected
+    std::atomic<std::uint64_t> rejected_proxy{0};  // closed: PROXY header missing/bad/untrusted
 
     PerWorker<ForwardedBytes> bytes;  // per forwarded chunk: per worker, no RMW
 };

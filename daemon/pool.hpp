@@ -21,13 +21,20 @@ class Pool {
 public:
     /// From the config; backends whose address `previous` also has keep their BackendState
     /// (live counters), everything else (weight, admin state) comes from the config.
-    static std::shared_ptr<const Pool> from_config(const config::Pool& cfg, const Pool* previous);
+    /// `reloaded`: the pool comes from a reload, so a backend new to it slow-starts.
+    static std::shared_ptr<const Pool>
+    from_config(const config::Pool& cfg, const Pool* previous, bool reloaded);
 
     /// This pool with backend `index` changed; every BackendState is shared.
     std::shared_ptr<const Pool> with_admin(std::size_t index, AdminState admin) const;
     std::shared_ptr<const Pool> with_weight(std::size_t index, std::uint32_t weight) const;
 
-    Pool(std::string name, config::Balance balance, std::vector<BackendEntry> backends);
+    Pool(std::string name,
+         config::Balance balance,
+         std::vector<BackendEntry> backends,
+         std::optional<config::Outlier> outlier = std::nullopt,
+         std::optional<config::HealthCheck> health_check = std::nullopt,
+         std::uint32_t slow_start_ms = 0);
     Pool(const Pool&) = delete;  // the balancer points into backends_
     Pool& operator=(const Pool&) = delete;
 
@@ -39,6 +46,14 @@ public:
     /// The index of the backend with this address as written in the config.
     std::optional<std::size_t> find(const std::string& address) const noexcept;
 
+    const std::optional<config::HealthCheck>& health_check() const noexcept {
+        return health_check_;
+    }
+
+    /// Passive ejection bookkeeping after a connect attempt to backend `i`. Any thread.
+    void report_connect_success(std::size_t i) const noexcept;
+    void report_connect_failure(std::size_t i) const noexcept;
+
     /// See Balancer::pick. Any thread.
     std::int64_t
     pick(const core::SocketAddress& client, std::span<const std::uint32_t> tried) const noexcept {
@@ -49,6 +64,9 @@ private:
     std::string name_;
     config::Balance balance_;
     std::vector<BackendEntry> backends_;
+    std::optional<config::Outlier> outlier_;
+    std::optional<config::HealthCheck> health_check_;
+    std::uint32_t slow_start_ms_ = 0;
     mutable Balancer balancer_;  // after backends_: it points into them. Picking moves cursors.
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "daemon/health.hpp"
 #include "daemon/log.hpp"
 
 namespace ringlb::daemon {
@@ -30,7 +31,7 @@ Proxy::start(const config::Config& cfg, Runtime& rt, std::map<std::string, int> 
         proxy->inherited_[name] = UniqueFd(fd);
     }
     for (const config::Pool& p : cfg.pools) {
-        proxy->pools_[p.name] = Pool::from_config(p, nullptr);
+        proxy->pools_[p.name] = Pool::from_config(p, nullptr, false);
     }
     for (const config::Listener& l : cfg.listeners) {
         auto state = proxy->bind_listener(l, l.pool ? proxy->pools_[*l.pool] : nullptr);
@@ -41,6 +42,7 @@ Proxy::start(const config::Config& cfg, Runtime& rt, std::map<std::string, int> 
         proxy->start_accepting(proxy->running_.back());
         proxy->listeners_.push_back(proxy->running_.back().state);
     }
+    proxy->restart_health_checks();
     return proxy;
 }
 
@@ -108,7 +110,8 @@ Result<ReloadSummary, std::string> Proxy::reload(const config::Config& cfg) {
     std::map<std::string, std::shared_ptr<const Pool>> pools;
     for (const config::Pool& p : cfg.pools) {
         const auto old = pools_.find(p.name);
-        pools[p.name] = Pool::from_config(p, old != pools_.end() ? old->second.get() : nullptr);
+        pools[p.name] =
+                Pool::from_config(p, old != pools_.end() ? old->second.get() : nullptr, true);
     }
     // 2. Which running listeners stay (same address), and bind the new ones first: if one
     //    cannot bind, nothing has changed yet.
@@ -190,6 +193,7 @@ Result<ReloadSummary, std::string> Proxy::reload(const config::Config& cfg) {
         listeners_.push_back(r.state);
     }
     forget_finished_retired();
+    restart_health_checks();
     return summary;
 }
 
@@ -240,6 +244,28 @@ Proxy::set_weight(const std::string& pool, const std::string& backend, std::uint
     return {};
 }
 
+void Proxy::restart_health_checks() {
+    // Simple and correct across reloads: stop every check and start one per backend of every
+    // pool that has `health_check` now. A backend's up/down state lives in its BackendState,
+    // which a reload keeps, so restarting the checks does not flap it.
+    for (auto& h : health_checks_) {
+        h.abort();
+    }
+    health_checks_.clear();
+    for (const auto& [name, pool] : pools_) {
+        if (!pool->health_check()) {
+            for (const BackendEntry& b : pool->backends()) {
+                b.state->healthy.store(true, std::memory_order_relaxed);  // no checks: up
+            }
+            continue;
+        }
+        for (const BackendEntry& b : pool->backends()) {
+            health_checks_.push_back(rt_.spawn(health_check_loop(
+                    b.state, b.resolved, name + "/" + b.address, *pool->health_check())));
+        }
+    }
+}
+
 void Proxy::forget_finished_retired() {
     std::erase_if(retired_, [](const std::shared_ptr<ListenerState>& s) {
         return s->active.load(std::memory_order_relaxed) == 0;
@@ -248,6 +274,10 @@ void Proxy::forget_finished_retired() {
 
 void Proxy::stop_accepting() {
     std::lock_guard lock(control_);
+    for (auto& h : health_checks_) {
+        h.abort();
+    }
+    health_checks_.clear();
     for (Running& r : running_) {
         if (r.state->fd) {
             stop(r);

@@ -86,6 +86,7 @@ private:
     std::shared_ptr<const ListenerView> view_for(const config::Listener& l) const;
     void publish_pool(std::shared_ptr<const Pool> pool);
     void forget_finished_retired();
+    void restart_health_checks();
 
     core::Runtime& rt_;
     mutable std::mutex control_;  // control plane only: never on the connection path
@@ -96,7 +97,8 @@ private:
     std::vector<std::shared_ptr<ListenerState>> retired_;    // removed, sessions still open
     SessionStats stats_;
     EchoStats echo_stats_;
-    std::map<std::string, core::UniqueFd> inherited_;  // by listener name, until used
+    std::map<std::string, core::UniqueFd> inherited_;    // by listener name, until used
+    std::vector<core::JoinHandle<void>> health_checks_;  // one per checked backend
 };
 
 }  // namespace ringlb::daemon

@@ -12,11 +12,13 @@
 
 #include "core/io/close.hpp"
 #include "core/io/connect.hpp"
+#include "core/io/send.hpp"
 #include "core/net/address.hpp"
 #include "daemon/back_off.hpp"
 #include "daemon/forward.hpp"
 #include "daemon/listener.hpp"
 #include "daemon/log.hpp"
+#include "daemon/proxy_header_io.hpp"
 
 namespace ringlb::daemon {
 
@@ -101,16 +103,28 @@ struct SessionParams {
     std::chrono::milliseconds connect_timeout{0};
     std::chrono::milliseconds idle_timeout{0};
     std::size_t buffer_bytes = 0;
+    config::ProxySend send_header = config::ProxySend::kOff;
+    bool expect_header = false;
+    bool peer_trusted = false;  // only meaningful with expect_header
 };
 
-SessionParams read_params(const ListenerState& listener) {
+SessionParams read_params(const ListenerState& listener, const SocketAddress& peer) {
     const auto view = listener.view.load();  // borrowed: no reference count touched
     const config::Listener& c = view->config;
-    return {view->pool,  // the one reference count taken per session
+    SessionParams p{
+            view->pool,  // the one reference count taken per session
             c.retries,
             std::chrono::milliseconds(c.timeouts.connect_ms),
             std::chrono::milliseconds(c.timeouts.idle_ms),
-            c.buffer_bytes};
+            c.buffer_bytes,
+            c.proxy_protocol.send,
+            c.proxy_protocol.accept};
+    if (p.expect_header) {
+        for (const config::Cidr& net : c.proxy_protocol.trusted) {
+            p.peer_trusted = p.peer_trusted || net.contains(peer);
+        }
+    }
+    return p;
 }
 
 struct Connected {
@@ -156,10 +170,12 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
             r = co_await core::connect(sock->get(), backend.resolved, Deadline::in(left));
         }
         if (r) {
+            pool.report_connect_success(static_cast<std::size_t>(pick));
             listener.stats->connect_duration.observe(Clock::now() - start);
             co_return Connected{std::move(*sock), pick};
         }
         backend.state->count_connect_error(classify(r));
+        pool.report_connect_failure(static_cast<std::size_t>(pick));
         LOG_WARN(
                 "connect to %s/%s failed (attempt %zu of %u): %s",
                 pool.name().c_str(),
@@ -176,19 +192,67 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
 Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listener) {
     ActiveSession counted(*listener);
     const Clock::time_point start = Clock::now();
-    const SessionParams params = read_params(*listener);
     const Result<SocketAddress> peer = peer_address(client.get());
-    if (!peer || params.pool == nullptr) {
+    if (!peer) {
         co_return;  // the client is already gone
     }
-    Connected backend = co_await connect_backend(params, *listener, *peer);
+    const SessionParams params = read_params(*listener, *peer);
+    if (params.pool == nullptr) {
+        co_return;
+    }
+    // The client as the backend should see it: the connection's peer, or the address a
+    // trusted PROXY protocol header carries (then also for maglev and the logs).
+    SocketAddress origin = *peer;
+    std::optional<SocketAddress> carried_destination;
+    ReceivedProxyHeader received;
+    if (params.expect_header) {
+        if (!params.peer_trusted) {
+            listener->rejected_proxy.fetch_add(1, std::memory_order_relaxed);
+            LOG_WARN(
+                    "client %s: not in proxy_protocol.trusted; closing it",
+                    peer->to_string().c_str());
+            co_return;
+        }
+        received = co_await read_proxy_header(client.get(), params.connect_timeout);
+        if (!received.error.empty()) {
+            listener->rejected_proxy.fetch_add(1, std::memory_order_relaxed);
+            LOG_WARN(
+                    "client %s: %s; closing it", peer->to_string().c_str(), received.error.c_str());
+            co_return;
+        }
+        if (received.header.source) {
+            origin = *received.header.source;
+            carried_destination = received.header.destination;
+        }
+    }
+    Connected backend = co_await connect_backend(params, *listener, origin);
     if (!backend.fd) {
         listener->no_backend.fetch_add(1, std::memory_order_relaxed);
         LOG_WARN(
                 "pool %s: no backend reachable for client %s; closing it",
                 params.pool->name().c_str(),
-                peer->to_string().c_str());
+                origin.to_string().c_str());
         co_return;  // `client` closes: the client sees the connection end, not a hang
+    }
+    if (params.send_header != config::ProxySend::kOff) {
+        const Result<SocketAddress> local = local_address(client.get());
+        const SocketAddress destination = carried_destination ? *carried_destination
+                : local                                       ? *local
+                                                              : origin;
+        const ProxyVersion v = params.send_header == config::ProxySend::kV1 ? ProxyVersion::kV1
+                                                                            : ProxyVersion::kV2;
+        IoResult sent = co_await write_proxy_header(backend.fd.get(), v, origin, destination);
+        if (!sent) {
+            co_return;  // the backend is gone already: closing both is all there is to do
+        }
+    }
+    if (received.leftover_bytes > 0) {
+        // Payload that arrived with the header goes first, before the pumps take over.
+        Sent early = co_await send_all(
+                backend.fd.get(), std::move(received.leftover), received.leftover_bytes);
+        if (!early.n) {
+            co_return;
+        }
     }
     BackendConnection in_use(
             *params.pool->backend(static_cast<std::size_t>(backend.backend)).state);

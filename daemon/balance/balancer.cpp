@@ -42,8 +42,9 @@ std::uint64_t client_key(const core::SocketAddress& client) noexcept {
     return 0;
 }
 
-Balancer::Balancer(config::Balance kind, std::span<const BackendEntry> backends)
-        : kind_(kind), backends_(backends) {
+Balancer::Balancer(
+        config::Balance kind, std::span<const BackendEntry> backends, std::int64_t slow_start_ns)
+        : kind_(kind), backends_(backends), slow_start_ns_(slow_start_ns) {
     RINGLB_CHECK(!backends_.empty(), "a balancer needs at least one backend");
     std::vector<std::uint32_t> weights;
     std::vector<std::string> names;
@@ -110,17 +111,36 @@ std::int64_t Balancer::pick_with(const core::SocketAddress& client, Usable usabl
 
 std::int64_t
 Balancer::pick(const core::SocketAddress& client, std::span<const std::uint32_t> tried) noexcept {
-    auto available = [this](std::size_t i) {
-        return backends_[i].usable();
+    const std::int64_t now = coarse_now_ns();
+    auto available = [this, now](std::size_t i) {
+        return backends_[i].usable(now);
     };
     auto untried = [&](std::size_t i) {
         return available(i) && std::find(tried.begin(), tried.end(), i) == tried.end();
     };
-    const std::int64_t fresh = pick_with(client, untried);
-    if (fresh >= 0 || tried.empty()) {
-        return fresh;
+    auto warmed = [&](std::size_t i) {
+        if (!untried(i)) {
+            return false;
+        }
+        const std::int64_t since = backends_[i].state->up_since_ns.load(std::memory_order_relaxed);
+        if (slow_start_ns_ == 0 || since == 0 || now - since >= slow_start_ns_) {
+            return true;
+        }
+        // Slow start: offered with probability (time since it joined) / slow_start, which
+        // scales its share of new connections under every algorithm alike.
+        const auto draw = static_cast<std::int64_t>(
+                next_random() % static_cast<std::uint64_t>(slow_start_ns_));
+        return draw < now - since;
+    };
+    if (const std::int64_t p = pick_with(client, warmed); p >= 0) {
+        return p;
     }
-    return pick_with(client, available);  // every available backend was tried: go round again
+    // Only slow-starting backends were left, or every available one was tried: go on with
+    // what there is rather than turn the client away.
+    if (const std::int64_t p = pick_with(client, untried); p >= 0 || tried.empty()) {
+        return p;
+    }
+    return pick_with(client, available);
 }
 
 }  // namespace ringlb::daemon

@@ -21,7 +21,12 @@ namespace ringlb::daemon {
 class Balancer {
 public:
     /// \pre `backends` is non-empty and outlives the balancer (the Pool owns both).
-    Balancer(config::Balance kind, std::span<const BackendEntry> backends);
+    /// `slow_start_ns`: a backend that (re)joined less than this ago is offered a share of
+    /// new connections growing linearly from 0 to its full weight (0: no slow start).
+    Balancer(
+            config::Balance kind,
+            std::span<const BackendEntry> backends,
+            std::int64_t slow_start_ns = 0);
 
     /// The index of the backend for a connection from `client`, or -1 when none is available.
     /// Any thread; lock-free (round robin uses one relaxed atomic counter).
@@ -42,6 +47,7 @@ private:
     std::span<const BackendEntry> backends_;
     std::optional<SmoothRoundRobin> round_robin_;
     std::optional<MaglevTable> maglev_;
+    std::int64_t slow_start_ns_ = 0;
 };
 
 /// The key Maglev hashes for a client: its IP address without the port, so every connection

@@ -95,6 +95,8 @@ private:
                       {{"listener", name_of(*l)}, {"reason", "max_connections"}});
                 f.add(static_cast<double>(l->no_backend.load(std::memory_order_relaxed)),
                       {{"listener", name_of(*l)}, {"reason", "no_backend"}});
+                f.add(static_cast<double>(l->rejected_proxy.load(std::memory_order_relaxed)),
+                      {{"listener", name_of(*l)}, {"reason", "proxy_protocol"}});
             }
             f.family("ringlb_bytes_total", "Bytes forwarded, by direction.", MetricType::Counter);
             for (const auto& l : v.listeners) {
@@ -159,7 +161,7 @@ private:
                 "1 if the backend may get new connections (healthy and enabled), else 0.",
                 MetricType::Gauge);
         each([&](const std::string& p, const BackendEntry& b) {
-            f.add(b.usable() ? 1 : 0, {{"pool", p}, {"backend", b.address}});
+            f.add(b.usable(coarse_now_ns()) ? 1 : 0, {{"pool", p}, {"backend", b.address}});
         });
     }
 

@@ -16,6 +16,14 @@ import time
 
 RINGLBD = os.environ.get("RINGLBD", "build/daemon/ringlbd")
 
+# Thousands of test sockets (and ringlbd, which inherits this) need more than a default 1024.
+try:
+    import resource
+    _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(_hard, 65536) if _hard != resource.RLIM_INFINITY else 65536, _hard))
+except (ValueError, OSError):
+    pass
+
 
 def free_port():
     """A port nothing listens on right now (the kernel's pick)."""
@@ -44,7 +52,7 @@ def can_connect(port):
 class Daemon:
     """ringlbd on a config dict. Use as a context manager; stop() returns the exit status."""
 
-    def __init__(self, config, workers=2, args=()):
+    def __init__(self, config, workers=2, args=(), nofile=None):
         self.dir = tempfile.TemporaryDirectory(prefix="ringlb-it-")
         self.config_path = os.path.join(self.dir.name, "ringlb.json")
         self.admin_socket = os.path.join(self.dir.name, "admin.sock")
@@ -59,13 +67,14 @@ class Daemon:
         self.config = config
         self.workers = workers
         self.args = list(args)
+        self.nofile = nofile  # RLIMIT_NOFILE for ringlbd (fault tests)
         self.proc = None
 
     def start(self):
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [RINGLBD, "--config", self.config_path, "--workers", str(self.workers)] + self.args,
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=self._limits)
         # Ready once it says so (it binds every listener before): connecting to find out would
         # open sessions the tests' backends would count.
         ok = wait_until(lambda: self.proc.poll() is not None or " started: " in self.log_text())
@@ -73,6 +82,11 @@ class Daemon:
             self.kill()
             raise AssertionError("ringlbd did not start:\n" + self.log_text())
         return self
+
+    def _limits(self):
+        if self.nofile is not None:
+            import resource
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def __enter__(self):
         return self.start()

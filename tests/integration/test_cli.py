@@ -89,6 +89,22 @@ BAD_CONFIGS = [
      ["runtime.drain_timeout_ms: out of range: -1 (expected 0 to 3600000)"]),
     (doc(log={"level": "verbose"}),
      ['log.level: unknown value "verbose" (expected one of: debug, info, warn, error)']),
+    (with_l(proxy_protocol={"send": "v3"}),
+     ['listeners[0].proxy_protocol.send: unknown value "v3" (expected one of: off, v1, v2)']),
+    (with_l(proxy_protocol={"accept": True}),
+     ['listeners[0].proxy_protocol.trusted: required when "accept" is true: the peers allowed '
+      'to send a header']),
+    (with_l(proxy_protocol={"accept": "yes", "trusted": ["10.0.0.0/33"]}),
+     ["listeners[0].proxy_protocol.accept: expected true or false, found a string",
+      'listeners[0].proxy_protocol.trusted[0]: "10.0.0.0/33": invalid prefix length (expected 0-32)']),
+    (with_p(health_check={"interval_ms": 100, "timeout_ms": 500}),
+     ["pools[0].health_check.timeout_ms: must not exceed interval_ms (100): one check at a time "
+      "per backend"]),
+    (with_p(health_check={"rise": 0}),
+     ["pools[0].health_check.rise: out of range: 0 (expected 1 to 100)"]),
+    (with_p(outlier={"max_ejection_percent": 101}),
+     ["pools[0].outlier.max_ejection_percent: out of range: 101 (expected 0 to 100)"]),
+    (with_p(health_check={"interval": 5}), ["pools[0].health_check.interval: unknown key"]),
     # Several mistakes at once: every one is reported, in document order.
     (json.dumps({"bogus": 1, "listeners": [{"name": "a", "listen": "1.2.3.4", "pool": "nope"}],
                  "pools": [{"name": "p", "backends": []}]}),
