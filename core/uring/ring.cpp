@@ -3,6 +3,8 @@
 #include "core/uring/ring.hpp"
 
 #include <liburing.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -27,6 +29,51 @@ Ring::~Ring() {
     io_uring_queue_exit(&impl_->ring);
 }
 
+namespace {
+
+// The operations ringlb submits (core/io/*, core/timer.cpp, the worker's eventfd read, the
+// ring's cancels). Adding an operation to core means adding its opcode here: the restriction
+// test fails otherwise (-EACCES).
+constexpr std::uint8_t kAllowedOps[] = {
+        IORING_OP_ACCEPT,
+        IORING_OP_CONNECT,
+        IORING_OP_RECV,
+        IORING_OP_SEND,
+        IORING_OP_SHUTDOWN,
+        IORING_OP_CLOSE,
+        IORING_OP_TIMEOUT,
+        IORING_OP_LINK_TIMEOUT,
+        IORING_OP_ASYNC_CANCEL,
+        IORING_OP_READ,
+};
+
+// Restricts a ring created with IORING_SETUP_R_DISABLED, then enables it. False if the kernel
+// refused the restrictions (the ring is enabled unrestricted then).
+bool restrict_and_enable(io_uring& r) noexcept {
+    io_uring_restriction res[std::size(kAllowedOps) + 1]{};
+    std::size_t n = 0;
+    for (const std::uint8_t op : kAllowedOps) {
+        res[n].opcode = IORING_RESTRICTION_SQE_OP;
+        res[n].sqe_op = op;
+        ++n;
+    }
+    res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+    res[n].sqe_flags = IOSQE_IO_LINK;
+    ++n;
+    // No IORING_RESTRICTION_REGISTER_OP entry: after enabling, no io_uring_register() call
+    // (file or buffer registration, eventfd, ...) is allowed either.
+    // Raw io_uring_register(2): Debian 12's liburing 2.3 declares io_uring_register_restrictions
+    // and io_uring_enable_rings but its shared library does not export them.
+    const bool restricted =
+            ::syscall(__NR_io_uring_register, r.ring_fd, IORING_REGISTER_RESTRICTIONS, res, n) == 0;
+    const long enabled =
+            ::syscall(__NR_io_uring_register, r.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+    RINGLB_CHECK(enabled == 0, "IORING_REGISTER_ENABLE_RINGS failed");
+    return restricted;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Ring>>
 Ring::create(const RingOptions& options, const CompletionTable* table) {
     std::unique_ptr<Ring> ring(new Ring(table, options.cq_entries));
@@ -47,7 +94,7 @@ Ring::create(const RingOptions& options, const CompletionTable* table) {
             continue;
         }
         io_uring_params params{};
-        params.flags = a.flags;
+        params.flags = a.flags | (options.restrict_operations ? IORING_SETUP_R_DISABLED : 0);
         params.cq_entries = options.cq_entries;
         err = io_uring_queue_init_params(options.sq_entries, &ring->impl_->ring, &params);
         if (err == 0) {
@@ -55,6 +102,9 @@ Ring::create(const RingOptions& options, const CompletionTable* table) {
             ring->features_.kernel_features = params.features;
             ring->features_.recvsend_bundle = (params.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
             ring->cq_capacity_ = params.cq_entries;
+            if (options.restrict_operations) {
+                ring->features_.restricted = restrict_and_enable(ring->impl_->ring);
+            }
             break;
         }
         if (err != -EINVAL) {

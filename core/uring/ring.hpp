@@ -34,6 +34,10 @@ struct RingOptions {
     unsigned cq_entries = 16384;
     /// Try SINGLE_ISSUER + DEFER_TASKRUN first (tests turn this off to force the fallback).
     bool allow_defer_taskrun = true;
+    /// Register io_uring restrictions so the ring runs only the operations ringlb issues
+    /// (a seccomp filter cannot see operations submitted through a ring). Any other opcode
+    /// completes with -EACCES.
+    bool restrict_operations = true;
 };
 
 /// Counters the owner thread writes and any thread may read (relaxed load/store, no RMW).

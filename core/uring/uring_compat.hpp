@@ -31,6 +31,7 @@ struct RingFeatures {
     bool defer_taskrun = false;    // IORING_SETUP_DEFER_TASKRUN (6.1)
     bool coop_taskrun = false;     // IORING_SETUP_COOP_TASKRUN (5.19), the fallback
     bool recvsend_bundle = false;  // IORING_FEAT_RECVSEND_BUNDLE (6.10)
+    bool restricted = false;       // IORING_REGISTER_RESTRICTIONS applied (5.10)
     std::uint32_t kernel_features = 0;
 };
 

@@ -60,8 +60,8 @@ std::string state_of(const BackendEntry& b) {
     return to_string(b.admin);
 }
 
-json backends(Control& control, const json& request) {
-    const std::string only = request.value("pool", "");
+json backends(Control& control, const AdminRequest& request) {
+    const std::string& only = request.pool;
     json pools = json::array();
     bool found = only.empty();
     control.proxy().inspect([&](const Proxy::View& v) {
@@ -81,7 +81,9 @@ json backends(Control& control, const json& request) {
                         {{"address", b.address},
                          {"state", state_of(b)},
                          {"health",
-                          b.state->healthy.load(std::memory_order_relaxed) ? "up" : "down"},
+                          !b.state->healthy.load(std::memory_order_relaxed) ? "down"
+                                  : b.state->ejected(coarse_now_ns())       ? "ejected"
+                                                                            : "up"},
                          {"weight", b.weight},
                          {"active_connections", b.active()},
                          {"connections", b.state->connections.load(std::memory_order_relaxed)},
@@ -111,29 +113,17 @@ bool split_backend(const std::string& s, std::string& pool, std::string& address
     return true;
 }
 
-json change_backend(Control& control, const std::string& command, const json& request) {
-    const auto it = request.find("backend");
-    std::string pool;
-    std::string address;
-    if (it == request.end() || !it->is_string()
-        || !split_backend(it->get<std::string>(), pool, address)) {
-        return fail("\"" + command + "\" needs \"backend\": \"POOL/ADDRESS\"");
-    }
+json change_backend(Control& control, const AdminRequest& r) {
     core::Result<void, std::string> done;
     std::string what;
-    if (command == "weight") {
-        const auto w = request.find("weight");
-        if (w == request.end() || !w->is_number_integer() || w->get<std::int64_t>() < 1
-            || w->get<std::int64_t>() > 1000) {
-            return fail("\"weight\" needs \"weight\": an integer from 1 to 1000");
-        }
-        done = control.proxy().set_weight(pool, address, w->get<std::uint32_t>());
-        what = "weight " + std::to_string(w->get<std::uint32_t>());
+    if (r.command == AdminRequest::Command::kWeight) {
+        done = control.proxy().set_weight(r.pool, r.backend, r.weight);
+        what = "weight " + std::to_string(r.weight);
     } else {
-        const AdminState s = command == "enable" ? AdminState::kEnabled
-                : command == "disable"           ? AdminState::kDisabled
-                                                 : AdminState::kDraining;
-        done = control.proxy().set_admin_state(pool, address, s);
+        const AdminState s = r.command == AdminRequest::Command::kEnable ? AdminState::kEnabled
+                : r.command == AdminRequest::Command::kDisable           ? AdminState::kDisabled
+                                                                         : AdminState::kDraining;
+        done = control.proxy().set_admin_state(r.pool, r.backend, s);
         what = to_string(s);
     }
     if (!done) {
@@ -141,7 +131,7 @@ json change_backend(Control& control, const std::string& command, const json& re
     }
     return ok(
             {{"message",
-              "backend " + pool + "/" + address + ": " + what + " until the next reload"}});
+              "backend " + r.pool + "/" + r.backend + ": " + what + " until the next reload"}});
 }
 
 json reload(Control& control) {
@@ -172,37 +162,95 @@ std::string error_reply(const std::string& message) {
     return fail(message).dump();
 }
 
-std::string handle_admin_request(const std::string& line, Control& control) {
-    json request = json::parse(line, nullptr, false);
+core::Result<AdminRequest, std::string> parse_admin_request(const std::string& line) {
+    using Command = AdminRequest::Command;
+    const json request = json::parse(line, nullptr, false);
     if (request.is_discarded() || !request.is_object()) {
-        return error_reply("malformed request: expected one JSON object per line");
+        return core::Unexpected(
+                std::string("malformed request: expected one JSON object per line"));
     }
     const auto cmd = request.find("command");
     if (cmd == request.end() || !cmd->is_string()) {
-        return error_reply("malformed request: missing \"command\"");
+        return core::Unexpected(std::string("malformed request: missing \"command\""));
     }
-    const std::string command = cmd->get<std::string>();
-    json reply;
-    try {
-        if (command == "status") {
-            reply = status(control);
-        } else if (command == "backends") {
-            reply = backends(control, request);
-        } else if (
-                command == "enable" || command == "disable" || command == "drain"
-                || command == "weight") {
-            reply = change_backend(control, command, request);
-        } else if (command == "reload") {
-            reply = reload(control);
-        } else if (command == "config") {
-            reply = running_config(control);
-        } else {
-            reply = fail(
-                    "unknown command \"" + command
-                    + "\" (expected one of: status, backends, enable, disable, drain, weight, reload, config)");
+    static const std::pair<const char*, Command> kCommands[] = {
+            {"status", Command::kStatus},
+            {"backends", Command::kBackends},
+            {"enable", Command::kEnable},
+            {"disable", Command::kDisable},
+            {"drain", Command::kDrain},
+            {"weight", Command::kWeight},
+            {"reload", Command::kReload},
+            {"config", Command::kConfig}};
+    const std::string name = cmd->get<std::string>();
+    AdminRequest r;
+    bool known = false;
+    for (const auto& [text, c] : kCommands) {
+        if (name == text) {
+            r.command = c;
+            known = true;
         }
-    } catch (const json::exception& e) {
-        reply = fail(std::string("bad request: ") + e.what());
+    }
+    if (!known) {
+        return core::Unexpected(
+                "unknown command \"" + name
+                + "\" (expected one of: status, backends, enable, disable, drain, weight, reload, config)");
+    }
+    if (r.command == Command::kBackends) {
+        if (const auto p = request.find("pool"); p != request.end()) {
+            if (!p->is_string()) {
+                return core::Unexpected(std::string("\"pool\" must be a string"));
+            }
+            r.pool = p->get<std::string>();
+        }
+    }
+    const bool change = r.command == Command::kEnable || r.command == Command::kDisable
+            || r.command == Command::kDrain || r.command == Command::kWeight;
+    if (change) {
+        const auto b = request.find("backend");
+        if (b == request.end() || !b->is_string()
+            || !split_backend(b->get<std::string>(), r.pool, r.backend)) {
+            return core::Unexpected("\"" + name + "\" needs \"backend\": \"POOL/ADDRESS\"");
+        }
+    }
+    if (r.command == Command::kWeight) {
+        const auto w = request.find("weight");
+        if (w == request.end() || !w->is_number_integer() || w->get<std::int64_t>() < 1
+            || w->get<std::int64_t>() > 1000) {
+            return core::Unexpected(
+                    std::string("\"weight\" needs \"weight\": an integer from 1 to 1000"));
+        }
+        r.weight = static_cast<std::uint32_t>(w->get<std::int64_t>());
+    }
+    return r;
+}
+
+std::string handle_admin_request(const std::string& line, Control& control) {
+    using Command = AdminRequest::Command;
+    const auto request = parse_admin_request(line);
+    if (!request) {
+        return error_reply(request.error());
+    }
+    json reply;
+    switch (request->command) {
+        case Command::kStatus:
+            reply = status(control);
+            break;
+        case Command::kBackends:
+            reply = backends(control, *request);
+            break;
+        case Command::kEnable:
+        case Command::kDisable:
+        case Command::kDrain:
+        case Command::kWeight:
+            reply = change_backend(control, *request);
+            break;
+        case Command::kReload:
+            reply = reload(control);
+            break;
+        case Command::kConfig:
+            reply = running_config(control);
+            break;
     }
     return reply.dump();
 }
