@@ -21,6 +21,7 @@ struct Backend {
     std::string address;  // as written in the config (the admin API names backends by it)
     core::SocketAddress resolved;
     std::uint32_t weight = 1;
+    std::uint32_t max_connections = 0;  // 0: no limit; at the limit it takes no new ones
 };
 
 /// Active health checks: a TCP connect, optionally sending `send` and expecting the reply to
@@ -51,6 +52,10 @@ struct Pool {
     std::optional<HealthCheck> health_check;
     std::optional<Outlier> outlier;
     std::uint32_t slow_start_ms = 0;  // 0: a recovered backend gets its full weight at once
+    /// When every usable backend is at its max_connections: up to queue_size clients wait
+    /// up to queue_timeout_ms for a free slot; more are closed at once.
+    std::uint32_t queue_size = 0;
+    std::uint32_t queue_timeout_ms = 5000;
 };
 
 enum class ProxySend { kOff, kV1, kV2 };

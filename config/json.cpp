@@ -266,7 +266,14 @@ void read_pool(Reader& r, const json& j, const std::string& path, Config& out) {
     if (!r.object(
                 j,
                 path,
-                {"name", "balance", "backends", "health_check", "outlier", "slow_start_ms"})) {
+                {"name",
+                 "balance",
+                 "backends",
+                 "health_check",
+                 "outlier",
+                 "slow_start_ms",
+                 "queue_size",
+                 "queue_timeout_ms"})) {
         return;
     }
     Pool p;
@@ -305,6 +312,8 @@ void read_pool(Reader& r, const json& j, const std::string& path, Config& out) {
         }
     }
     p.slow_start_ms = r.uint(j, path, "slow_start_ms", 0, 3'600'000, 0);
+    p.queue_size = r.uint(j, path, "queue_size", 0, 1'000'000, 0);
+    p.queue_timeout_ms = r.uint(j, path, "queue_timeout_ms", 1, 3'600'000, p.queue_timeout_ms);
     p.name = r.string(j, path, "name").value_or("");
     p.balance = r.choice(
             j,
@@ -327,7 +336,7 @@ void read_pool(Reader& r, const json& j, const std::string& path, Config& out) {
         for (std::size_t i = 0; i < it->size(); ++i) {
             const std::string epath = bpath + "[" + std::to_string(i) + "]";
             const json& b = (*it)[i];
-            if (!r.object(b, epath, {"address", "weight"})) {
+            if (!r.object(b, epath, {"address", "weight", "max_connections"})) {
                 continue;
             }
             Backend be;
@@ -335,6 +344,7 @@ void read_pool(Reader& r, const json& j, const std::string& path, Config& out) {
                 be.resolved = *addr;
             }
             be.weight = r.uint(b, epath, "weight", 1, 1000, be.weight);
+            be.max_connections = r.uint(b, epath, "max_connections", 0, 10'000'000, 0);
             p.backends.push_back(std::move(be));
         }
     }

@@ -57,11 +57,17 @@ struct BackendEntry {
     std::uint32_t weight = 1;
     AdminState admin = AdminState::kEnabled;
     std::shared_ptr<BackendState> state;
+    std::uint32_t max_connections = 0;  // 0: no limit
 
-    /// May the balancer send it a new connection (enabled, healthy, not ejected)? Any thread.
-    bool usable(std::int64_t now_ns) const noexcept {
+    /// In service: enabled, healthy, not ejected (it may still be at its connection limit).
+    bool in_service(std::int64_t now_ns) const noexcept {
         return admin == AdminState::kEnabled && state->healthy.load(std::memory_order_relaxed)
                 && !state->ejected(now_ns);
+    }
+    /// May the balancer send it a new connection (in service and below max_connections)?
+    bool usable(std::int64_t now_ns) const noexcept {
+        return in_service(now_ns)
+                && (max_connections == 0 || active() < static_cast<std::int64_t>(max_connections));
     }
     std::int64_t active() const noexcept { return state->active.load(std::memory_order_relaxed); }
 };

@@ -58,6 +58,7 @@ struct ListenerState {
     std::atomic<std::uint64_t> rejected_full{0};   // closed at once: max_connections reached
     std::atomic<std::uint64_t> no_backend{0};      // closed: no backend could be connected
     std::atomic<std::uint64_t> rejected_proxy{0};  // closed: PROXY header missing/bad/untrusted
+    std::atomic<std::uint64_t> rejected_queue{0};  // closed: backends full, queue full or timed out
 
     PerWorker<ForwardedBytes> bytes;  // per forwarded chunk: per worker, no RMW
 };

@@ -133,29 +133,59 @@ Pool::from_config(const config::Pool& cfg, const Pool* previous, bool reloaded) 
             }
         }
         entries.push_back(
-                {b.address, b.resolved, b.weight, AdminState::kEnabled, std::move(state)});
+                {b.address,
+                 b.resolved,
+                 b.weight,
+                 AdminState::kEnabled,
+                 std::move(state),
+                 b.max_connections});
     }
-    return std::make_shared<const Pool>(
+    auto pool = std::make_shared<Pool>(
             cfg.name,
             cfg.balance,
             std::move(entries),
             cfg.outlier,
             cfg.health_check,
             cfg.slow_start_ms);
+    pool->queue_size_ = cfg.queue_size;
+    pool->queue_timeout_ms_ = cfg.queue_timeout_ms;
+    if (previous != nullptr) {
+        pool->queued_ = previous->queued_;  // clients queued before the reload still count
+    }
+    return pool;
+}
+
+std::shared_ptr<const Pool> Pool::copy_with(std::vector<BackendEntry> entries) const {
+    auto pool = std::make_shared<Pool>(
+            name_, balance_, std::move(entries), outlier_, health_check_, slow_start_ms_);
+    pool->queue_size_ = queue_size_;
+    pool->queue_timeout_ms_ = queue_timeout_ms_;
+    pool->queued_ = queued_;
+    return pool;
+}
+
+bool Pool::saturated() const noexcept {
+    const std::int64_t now = coarse_now_ns();
+    bool any_in_service = false;
+    for (const BackendEntry& b : backends_) {
+        if (b.usable(now)) {
+            return false;
+        }
+        any_in_service = any_in_service || b.in_service(now);
+    }
+    return any_in_service;
 }
 
 std::shared_ptr<const Pool> Pool::with_admin(std::size_t index, AdminState admin) const {
     std::vector<BackendEntry> entries = backends_;
     entries[index].admin = admin;
-    return std::make_shared<const Pool>(
-            name_, balance_, std::move(entries), outlier_, health_check_, slow_start_ms_);
+    return copy_with(std::move(entries));
 }
 
 std::shared_ptr<const Pool> Pool::with_weight(std::size_t index, std::uint32_t weight) const {
     std::vector<BackendEntry> entries = backends_;
     entries[index].weight = weight;
-    return std::make_shared<const Pool>(
-            name_, balance_, std::move(entries), outlier_, health_check_, slow_start_ms_);
+    return copy_with(std::move(entries));
 }
 
 std::optional<std::size_t> Pool::find(const std::string& address) const noexcept {

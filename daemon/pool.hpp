@@ -4,6 +4,8 @@
 // is published through the listeners' ArcSwap; sessions keep the snapshot they started with.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -50,6 +52,16 @@ public:
         return health_check_;
     }
 
+    /// True when no backend can take a connection only because each in service is at its
+    /// max_connections: then a client may queue (queue_size, queue_timeout_ms).
+    bool saturated() const noexcept;
+    std::uint32_t queue_size() const noexcept { return queue_size_; }
+    std::chrono::milliseconds queue_timeout() const noexcept {
+        return std::chrono::milliseconds(queue_timeout_ms_);
+    }
+    /// Clients waiting for a slot now, shared by the pool's snapshots across reloads.
+    std::atomic<std::int64_t>& queued() const noexcept { return *queued_; }
+
     /// Passive ejection bookkeeping after a connect attempt to backend `i`. Any thread.
     void report_connect_success(std::size_t i) const noexcept;
     void report_connect_failure(std::size_t i) const noexcept;
@@ -61,12 +73,18 @@ public:
     }
 
 private:
+    std::shared_ptr<const Pool> copy_with(std::vector<BackendEntry> entries) const;
+
     std::string name_;
     config::Balance balance_;
     std::vector<BackendEntry> backends_;
     std::optional<config::Outlier> outlier_;
     std::optional<config::HealthCheck> health_check_;
     std::uint32_t slow_start_ms_ = 0;
+    std::uint32_t queue_size_ = 0;
+    std::uint32_t queue_timeout_ms_ = 5000;
+    std::shared_ptr<std::atomic<std::int64_t>> queued_ =
+            std::make_shared<std::atomic<std::int64_t>>(0);
     mutable Balancer balancer_;  // after backends_: it points into them. Picking moves cursors.
 };
 

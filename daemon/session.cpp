@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <utility>
 
 #include "core/io/close.hpp"
 #include "core/io/connect.hpp"
@@ -40,19 +41,28 @@ private:
     ListenerState& listener_;
 };
 
-// The same, for a backend's count of active connections.
-class BackendConnection {
+// A backend's count of active connections, taken before the connect starts (so concurrent
+// connects count against max_connections and least_conn) and given back however the session
+// ends. Movable: it goes from the connect attempt into the session.
+class BackendSlot {
 public:
-    explicit BackendConnection(BackendState& b) noexcept : backend_(b) {
-        backend_.active.fetch_add(1, std::memory_order_relaxed);
-        backend_.connections.fetch_add(1, std::memory_order_relaxed);
+    BackendSlot() noexcept = default;
+    explicit BackendSlot(BackendState& b) noexcept : backend_(&b) {
+        backend_->active.fetch_add(1, std::memory_order_relaxed);
     }
-    BackendConnection(const BackendConnection&) = delete;
-    BackendConnection& operator=(const BackendConnection&) = delete;
-    ~BackendConnection() { backend_.active.fetch_sub(1, std::memory_order_relaxed); }
+    BackendSlot(BackendSlot&& other) noexcept : backend_(std::exchange(other.backend_, nullptr)) {}
+    BackendSlot& operator=(BackendSlot&& other) noexcept {
+        std::swap(backend_, other.backend_);
+        return *this;
+    }
+    ~BackendSlot() {
+        if (backend_ != nullptr) {
+            backend_->active.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
 
 private:
-    BackendState& backend_;
+    BackendState* backend_ = nullptr;
 };
 
 void set_relay_options(int fd) noexcept {
@@ -130,7 +140,46 @@ SessionParams read_params(const ListenerState& listener, const SocketAddress& pe
 struct Connected {
     UniqueFd fd;
     std::int64_t backend = -1;
+    BackendSlot slot;  // counted in the backend's active connections until the session ends
+    bool queue_rejected = false;  // the pool's queue was full or the wait timed out
 };
+
+// Every backend in service is at its max_connections: wait (bounded by queue_size and
+// queue_timeout_ms) for one to free a slot. Polls with a back-off from 1 ms to 20 ms: only
+// overloaded pools pay for it, and the connection path keeps no waiter list or lock.
+Task<std::int64_t> wait_in_queue(const Pool& pool, const SocketAddress& client) {
+    std::atomic<std::int64_t>& queued = pool.queued();
+    if (queued.fetch_add(1, std::memory_order_relaxed)
+        >= static_cast<std::int64_t>(pool.queue_size())) {
+        queued.fetch_sub(1, std::memory_order_relaxed);
+        LOG_WARN(
+                "pool %s: queue full (%u); closing client %s",
+                pool.name().c_str(),
+                pool.queue_size(),
+                client.to_string().c_str());
+        co_return -1;
+    }
+    const auto deadline = Clock::now() + pool.queue_timeout();
+    auto pause = std::chrono::milliseconds(1);
+    std::int64_t pick = -1;
+    while (Clock::now() < deadline) {
+        co_await back_off(pause);
+        pause = std::min(pause * 2, std::chrono::milliseconds(20));
+        pick = pool.pick(client, {});
+        if (pick >= 0 || !pool.saturated()) {
+            break;
+        }
+    }
+    queued.fetch_sub(1, std::memory_order_relaxed);
+    if (pick < 0 && Clock::now() >= deadline) {
+        LOG_WARN(
+                "pool %s: client %s waited %lld ms in the queue; closing it",
+                pool.name().c_str(),
+                client.to_string().c_str(),
+                static_cast<long long>(pool.queue_timeout().count()));
+    }
+    co_return pick;
+}
 
 // Picks and connects, retrying the next backend; fd invalid when every attempt failed.
 Task<Connected>
@@ -140,7 +189,13 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
     std::array<std::uint32_t, kMaxTried> tried{};
     std::size_t attempts = 0;
     while (attempts <= params.retries && attempts < kMaxTried) {
-        const std::int64_t pick = pool.pick(client, std::span(tried.data(), attempts));
+        std::int64_t pick = pool.pick(client, std::span(tried.data(), attempts));
+        if (pick < 0 && attempts == 0 && pool.queue_size() > 0 && pool.saturated()) {
+            pick = co_await wait_in_queue(pool, client);
+            if (pick < 0) {
+                co_return Connected{UniqueFd(), -1, {}, true};
+            }
+        }
         if (pick < 0) {
             break;  // nothing available
         }
@@ -155,6 +210,7 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
                     sock.error().message().c_str());
             break;
         }
+        BackendSlot slot(*backend.state);
         const Clock::time_point start = Clock::now();
         IoResult r = co_await core::connect(
                 sock->get(), backend.resolved, Deadline::in(params.connect_timeout));
@@ -172,7 +228,8 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
         if (r) {
             pool.report_connect_success(static_cast<std::size_t>(pick));
             listener.stats->connect_duration.observe(Clock::now() - start);
-            co_return Connected{std::move(*sock), pick};
+            backend.state->connections.fetch_add(1, std::memory_order_relaxed);
+            co_return Connected{std::move(*sock), pick, std::move(slot)};
         }
         backend.state->count_connect_error(classify(r));
         pool.report_connect_failure(static_cast<std::size_t>(pick));
@@ -226,6 +283,10 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
         }
     }
     Connected backend = co_await connect_backend(params, *listener, origin);
+    if (!backend.fd && backend.queue_rejected) {
+        listener->rejected_queue.fetch_add(1, std::memory_order_relaxed);
+        co_return;
+    }
     if (!backend.fd) {
         listener->no_backend.fetch_add(1, std::memory_order_relaxed);
         LOG_WARN(
@@ -254,8 +315,6 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
             co_return;
         }
     }
-    BackendConnection in_use(
-            *params.pool->backend(static_cast<std::size_t>(backend.backend)).state);
     set_relay_options(client.get());
     set_relay_options(backend.fd.get());
     ResetUnlessFinished cut_short(client.get(), backend.fd.get());  // after backend: runs first

@@ -97,6 +97,8 @@ private:
                       {{"listener", name_of(*l)}, {"reason", "no_backend"}});
                 f.add(static_cast<double>(l->rejected_proxy.load(std::memory_order_relaxed)),
                       {{"listener", name_of(*l)}, {"reason", "proxy_protocol"}});
+                f.add(static_cast<double>(l->rejected_queue.load(std::memory_order_relaxed)),
+                      {{"listener", name_of(*l)}, {"reason", "queue"}});
             }
             f.family("ringlb_bytes_total", "Bytes forwarded, by direction.", MetricType::Counter);
             for (const auto& l : v.listeners) {

@@ -130,6 +130,44 @@ class PassiveEjection(unittest.TestCase):
                 self.assertEqual(metric(s, "ringlb_backend_up", pool="p", backend=f"127.0.0.1:{down}"), 0)
 
 
+class Overload(unittest.TestCase):
+    def test_backend_limits_queue_clients_then_serve_or_close_them(self):
+        with Backend(echo_handler) as be:
+            cfg, port = proxy_config([be.port])
+            cfg["pools"][0]["backends"][0]["max_connections"] = 2
+            cfg["pools"][0]["queue_size"] = 2
+            cfg["pools"][0]["queue_timeout_ms"] = 1500
+            with Daemon(cfg) as d:
+                held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+                for s in held:
+                    s.sendall(b"h")
+                    self.assertEqual(s.recv(1), b"h")
+                queued = socket.create_connection(("127.0.0.1", port), timeout=10)
+                queued.sendall(b"waiting")
+                time.sleep(0.3)
+                self.assertEqual(be.accepted, 2)  # it waits: the backend is at its limit
+                held.pop().close()
+                self.assertEqual(queued.recv(7), b"waiting")  # served once a slot freed
+                # Full again: two more wait, a third finds the queue full and is closed.
+                waiting = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+                time.sleep(0.2)
+                start = time.monotonic()
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+                    self.assertEqual(recv_all(extra, timeout=10), b"")
+                self.assertLess(time.monotonic() - start, 1.0)  # at once, not after the timeout
+                for w in waiting:  # the queue timeout closes them
+                    self.assertEqual(recv_all(w, timeout=10), b"")
+                    w.close()
+                self.assertGreaterEqual(time.monotonic() - start, 1.2)
+                s_, _ = scrape(d)
+                self.assertEqual(metric(s_, "ringlb_listener_rejected_connections_total",
+                                        listener="it", reason="queue"), 3)
+                self.assertIn("queue full (2)", d.log_text())
+                queued.close()
+                for s in held:
+                    s.close()
+
+
 class ProxyProtocol(unittest.TestCase):
     def test_send_v1_and_v2_carry_the_client_address(self):
         for version in ("v1", "v2"):
@@ -274,7 +312,8 @@ class Faults(unittest.TestCase):
                 for _ in range(2000):
                     idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
                 for _ in range(20):  # normal clients are served meanwhile
-                    self.assertEqual(echo_once(port, b"normal"), b"normal")
+                    self.assertEqual(echo_once(port, b"normal"), b"normal",
+                                     f"backend errors {be.errors[:3]}; log:\n{d.log_text()[-3000:]}")
                 self.assertTrue(wait_until(lambda: metric(scrape(d)[0], "ringlb_listener_active_connections", listener="it") >= 1990, 20))
                 peak = d.rss_bytes()
                 # Two 16 KiB buffers per session is the bound (~64 MiB for 2000); far less in use.
