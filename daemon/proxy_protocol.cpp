@@ -82,6 +82,10 @@ ProxyParse parse_v1(std::string_view text) {
     if (crlf + 2 > kProxyV1MaxBytes) {
         return invalid("PROXY v1 header longer than 107 bytes");
     }
+    const std::string_view body = text.substr(0, crlf);
+    if (body.find('\n') != std::string_view::npos || body.find('\0') != std::string_view::npos) {
+        return invalid("PROXY v1 header: a line feed or NUL before CRLF");  // however it arrived
+    }
     std::string_view line = text.substr(kV1Prefix.size(), crlf - kV1Prefix.size());
     ProxyParse done;
     done.status = ProxyParse::Status::kDone;
@@ -130,6 +134,17 @@ ProxyParse parse_v2(std::span<const std::byte> data) {
         return invalid(
                 "PROXY v2 header: " + std::to_string(len)
                 + " bytes of addresses and TLVs (limit 2048)");
+    }
+    if (command == 0) {
+        // LOCAL (a health check from the proxy itself): the family and addresses are to be
+        // ignored, whatever they say; only the length matters, to skip them.
+        if (data.size() < 16 + len) {
+            return {};
+        }
+        ProxyParse local;
+        local.status = ProxyParse::Status::kDone;
+        local.header.length = 16 + len;
+        return local;
     }
     const unsigned family = b[13] >> 4;
     const unsigned transport = b[13] & 0x0F;
@@ -182,6 +197,9 @@ ProxyParse parse_v2(std::span<const std::byte> data) {
 }  // namespace
 
 ProxyParse parse_proxy_header(std::span<const std::byte> data) {
+    if (data.empty()) {
+        return {};  // (and never memcmp a null pointer)
+    }
     const auto* b = reinterpret_cast<const unsigned char*>(data.data());
     // Decide the version from as many leading bytes as have arrived.
     const std::size_t v2_seen = std::min(data.size(), kV2Signature.size());
