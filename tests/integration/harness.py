@@ -52,7 +52,7 @@ def can_connect(port):
 class Daemon:
     """ringlbd on a config dict. Use as a context manager; stop() returns the exit status."""
 
-    def __init__(self, config, workers=2, args=(), nofile=None):
+    def __init__(self, config, workers=2, args=(), nofile=None, prefix=()):
         self.dir = tempfile.TemporaryDirectory(prefix="ringlb-it-")
         self.config_path = os.path.join(self.dir.name, "ringlb.json")
         self.admin_socket = os.path.join(self.dir.name, "admin.sock")
@@ -68,12 +68,14 @@ class Daemon:
         self.workers = workers
         self.args = list(args)
         self.nofile = nofile  # RLIMIT_NOFILE for ringlbd (fault tests)
+        self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", NAME] (execs: same pid)
         self.proc = None
 
     def start(self):
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [RINGLBD, "--config", self.config_path, "--workers", str(self.workers)] + self.args,
+            self.prefix + [RINGLBD, "--config", self.config_path, "--workers", str(self.workers)]
+            + self.args,
             stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=self._limits)
         # Ready once it says so (it binds every listener before): connecting to find out would
         # open sessions the tests' backends would count.

@@ -4,6 +4,9 @@ passive ejection, the PROXY protocol (sending and accepting), and faults: a back
 mid-transfer, a backend that never answers, slow clients that send nothing."""
 
 import hashlib
+import os
+import subprocess
+import sys
 import socket
 import struct
 import threading
@@ -130,6 +133,63 @@ class PassiveEjection(unittest.TestCase):
                 self.assertEqual(metric(s, "ringlb_backend_up", pool="p", backend=f"127.0.0.1:{down}"), 0)
 
 
+class Blackhole(unittest.TestCase):
+    """A backend address whose SYNs are silently dropped, in a network namespace of the
+    test's own: a veth whose peer is down, with a static neighbour entry so not even ARP
+    fails. Nothing leaves the namespace."""
+
+    def setUp(self):
+        self.ns = f"ringlb-it-{os.getpid()}"
+        r = subprocess.run(["ip", "netns", "add", self.ns], capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest(f"cannot create a network namespace: {r.stderr.strip()}")
+        for cmd in (["ip", "link", "set", "lo", "up"],
+                    ["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+                    ["ip", "addr", "add", "10.99.0.1/24", "dev", "v0"],
+                    ["ip", "link", "set", "v0", "up"],
+                    ["ip", "neigh", "add", "10.99.0.2", "lladdr", "02:00:00:00:00:02", "dev", "v0"]):
+            r = subprocess.run(["ip", "netns", "exec", self.ns] + cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                self.tearDown()
+                self.skipTest(f"{' '.join(cmd)}: {r.stderr.strip()}")
+
+    def tearDown(self):
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+    def test_dropped_syns_time_out_and_the_next_backend_serves(self):
+        cfg = {
+            "listeners": [
+                {"name": "it", "listen": "127.0.0.1:7000", "pool": "p", "retries": 1,
+                 "timeouts": {"connect_ms": 300}},
+                {"name": "echo", "listen": "127.0.0.1:7001", "service": "echo"}],
+            "pools": [{"name": "p", "balance": "round_robin", "backends": [
+                {"address": "10.99.0.2:80"}, {"address": "127.0.0.1:7001"}]}],
+            "metrics": {"listen": "127.0.0.1:9810"},
+        }
+        client = (
+            "import socket, time\n"
+            "for i in range(4):\n"
+            "    t = time.monotonic()\n"
+            "    s = socket.create_connection(('127.0.0.1', 7000), timeout=10)\n"
+            "    s.sendall(b'hello'); s.shutdown(socket.SHUT_WR)\n"
+            "    data = b''\n"
+            "    while True:\n"
+            "        part = s.recv(100)\n"
+            "        if not part: break\n"
+            "        data += part\n"
+            "    print(data.decode(), round(time.monotonic() - t, 2))\n")
+        with Daemon(cfg, prefix=["ip", "netns", "exec", self.ns]) as d:
+            r = subprocess.run(["ip", "netns", "exec", self.ns, sys.executable, "-c", client],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lines = r.stdout.split("\n")[:4]
+            self.assertEqual([l.split()[0] for l in lines], ["hello"] * 4)  # every client served
+            slow = [float(l.split()[1]) for l in lines if float(l.split()[1]) >= 0.25]
+            self.assertGreaterEqual(len(slow), 1)  # some waited out the blackhole's timeout
+            self.assertIn("connect to p/10.99.0.2:80 failed (attempt 1 of 2): Connection timed out",
+                          d.log_text())
+
+
 class Overload(unittest.TestCase):
     def test_backend_limits_queue_clients_then_serve_or_close_them(self):
         with Backend(echo_handler) as be:
@@ -166,6 +226,83 @@ class Overload(unittest.TestCase):
                 queued.close()
                 for s in held:
                     s.close()
+
+
+class ImpairedRelay:
+    """A fault-injecting TCP relay of the suite's own (this kernel has no netem), placed
+    between ringlbd and a backend. Profiles: "bytes" sends one byte per segment, "stall"
+    stops 200 ms after every MiB, "jitter" delays each chunk by 0-4 ms."""
+
+    def __init__(self, target_port, profile):
+        import random
+        self.rnd = random.Random(7)
+        self.profile = profile
+        self.target = target_port
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                a, _ = self.sock.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.target))
+            for s in (a, b):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(b, a), daemon=True).start()
+
+    def _pipe(self, src, dst):
+        moved = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                if self.profile == "bytes":
+                    for i in range(len(data)):
+                        dst.send(data[i:i + 1])
+                elif self.profile == "stall":
+                    if (moved + len(data)) // (1 << 20) > moved // (1 << 20):
+                        time.sleep(0.2)
+                    dst.sendall(data)
+                else:
+                    time.sleep(self.rnd.random() * 0.004)
+                    dst.sendall(data)
+                moved += len(data)
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+
+
+class ImpairedPath(unittest.TestCase):
+    def test_transfers_arrive_intact_through_impaired_paths(self):
+        for profile, size in [("bytes", 256 << 10), ("stall", 16 << 20), ("jitter", 16 << 20)]:
+            with self.subTest(profile=profile), Backend(echo_handler) as be:
+                relay = ImpairedRelay(be.port, profile)
+                cfg, port = proxy_config([relay.port], listener={"buffer_bytes": 16384})
+                with Daemon(cfg) as d:
+                    baseline = d.rss_bytes()
+                    payload = hashlib.sha256(profile.encode()).digest() * (size // 32)
+                    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+                        got = {}
+                        t = threading.Thread(target=lambda: got.update(r=drain_hash(s, timeout=120)))
+                        t.start()
+                        for i in range(0, len(payload), 1 << 16):
+                            s.sendall(payload[i:i + (1 << 16)])
+                        s.shutdown(socket.SHUT_WR)
+                        t.join(180)
+                    self.assertEqual(got["r"], (len(payload), hashlib.sha256(payload).hexdigest()))
+                    # Two 16 KiB buffers is all one connection may hold.
+                    self.assertLess(d.rss_bytes() - baseline, 8 << 20)
+                relay.close()
 
 
 class ProxyProtocol(unittest.TestCase):
