@@ -233,12 +233,19 @@ void read_listener(Reader& r, const json& j, const std::string& path, Config& ou
     }
     Listener l;
     l.name = r.string(j, path, "name").value_or("");
+    if (j.contains("name") && j.at("name").is_string() && l.name.empty()) {
+        r.error(Reader::join(path, "name"), "must not be empty");
+    }
     if (auto addr = r.address(j, path, "listen", &l.listen)) {
         l.address = *addr;
     }
     if (j.contains("pool")) {
         // Present but mistyped still counts as "has a pool" for the cross-field checks.
-        l.pool = r.string(j, path, "pool").value_or("");
+        const auto pool = r.string(j, path, "pool");
+        if (pool && pool->empty()) {
+            r.error(Reader::join(path, "pool"), "must not be empty");
+        }
+        l.pool = pool.value_or("");
     }
     if (j.contains("service")) {
         l.service = r.choice(j, path, "service", {{"echo", Service::kEcho}}, Service::kEcho);
@@ -315,6 +322,9 @@ void read_pool(Reader& r, const json& j, const std::string& path, Config& out) {
     p.queue_size = r.uint(j, path, "queue_size", 0, 1'000'000, 0);
     p.queue_timeout_ms = r.uint(j, path, "queue_timeout_ms", 1, 3'600'000, p.queue_timeout_ms);
     p.name = r.string(j, path, "name").value_or("");
+    if (j.contains("name") && j.at("name").is_string() && p.name.empty()) {
+        r.error(Reader::join(path, "name"), "must not be empty");
+    }
     p.balance = r.choice(
             j,
             path,
@@ -385,7 +395,8 @@ core::Result<Config, ConfigErrors> parse(std::string_view json_text) {
     json root;
     try {
         root = json::parse(json_text.begin(), json_text.end());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        // parse_error, and out_of_range for a number beyond a double (1e400).
         // what() is "[json.exception.parse_error.101] parse error at line L, column C: ...".
         std::string what = e.what();
         const auto close = what.find("] ");

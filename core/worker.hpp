@@ -36,7 +36,7 @@ struct WorkerStats {
     std::atomic<std::int64_t> heartbeat_ns{0};
 };
 
-class alignas(16) Worker {
+class alignas(64) Worker {  // 64: it holds cache-line-aligned members
 public:
     Worker(Runtime& runtime, std::uint32_t index) noexcept;
     ~Worker();

@@ -105,6 +105,10 @@ BAD_CONFIGS = [
     (with_p(outlier={"max_ejection_percent": 101}),
      ["pools[0].outlier.max_ejection_percent: out of range: 101 (expected 0 to 100)"]),
     (with_p(health_check={"interval": 5}), ["pools[0].health_check.interval: unknown key"]),
+    ('{"runtime": {"workers": 1e400}, "listeners": []}', ["number overflow parsing '1e400'"]),
+    (with_l(pool=""), ["listeners[0].pool: must not be empty"]),
+    (with_p(name=""), ["pools[0].name: must not be empty",
+                       'listeners[0].pool: no pool named "web"']),
     # Several mistakes at once: every one is reported, in document order.
     (json.dumps({"bogus": 1, "listeners": [{"name": "a", "listen": "1.2.3.4", "pool": "nope"}],
                  "pools": [{"name": "p", "backends": []}]}),
