@@ -3,6 +3,7 @@
 #include "daemon/proxy.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include "daemon/health.hpp"
 #include "daemon/log.hpp"
@@ -208,8 +209,10 @@ void Proxy::publish_pool(std::shared_ptr<const Pool> pool) {
     pools_[pool->name()] = std::move(pool);
 }
 
-Result<void, std::string>
-Proxy::set_admin_state(const std::string& pool, const std::string& backend, AdminState s) {
+Result<void, std::string> Proxy::change_backend(
+        const std::string& pool,
+        const std::string& backend,
+        const std::function<std::shared_ptr<const Pool>(const Pool&, std::size_t)>& change) {
     std::lock_guard lock(control_);
     const auto p = pools_.find(pool);
     if (p == pools_.end()) {
@@ -219,29 +222,36 @@ Proxy::set_admin_state(const std::string& pool, const std::string& backend, Admi
     if (!i) {
         return Unexpected("pool " + pool + " has no backend \"" + backend + "\"");
     }
-    publish_pool(p->second->with_admin(*i, s));
-    LOG_INFO(
-            "backend %s/%s: %s (until the next reload)",
-            pool.c_str(),
-            backend.c_str(),
-            to_string(s));
+    publish_pool(change(*p->second, *i));
     return {};
 }
 
 Result<void, std::string>
+Proxy::set_admin_state(const std::string& pool, const std::string& backend, AdminState s) {
+    auto done = change_backend(
+            pool, backend, [s](const Pool& p, std::size_t i) { return p.with_admin(i, s); });
+    if (done) {
+        LOG_INFO(
+                "backend %s/%s: %s (until the next reload)",
+                pool.c_str(),
+                backend.c_str(),
+                to_string(s));
+    }
+    return done;
+}
+
+Result<void, std::string>
 Proxy::set_weight(const std::string& pool, const std::string& backend, std::uint32_t w) {
-    std::lock_guard lock(control_);
-    const auto p = pools_.find(pool);
-    if (p == pools_.end()) {
-        return Unexpected("no pool named \"" + pool + "\"");
+    auto done = change_backend(
+            pool, backend, [w](const Pool& p, std::size_t i) { return p.with_weight(i, w); });
+    if (done) {
+        LOG_INFO(
+                "backend %s/%s: weight %u (until the next reload)",
+                pool.c_str(),
+                backend.c_str(),
+                w);
     }
-    const auto i = p->second->find(backend);
-    if (!i) {
-        return Unexpected("pool " + pool + " has no backend \"" + backend + "\"");
-    }
-    publish_pool(p->second->with_weight(*i, w));
-    LOG_INFO("backend %s/%s: weight %u (until the next reload)", pool.c_str(), backend.c_str(), w);
-    return {};
+    return done;
 }
 
 void Proxy::restart_health_checks() {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,6 +86,11 @@ private:
     void stop(Running& r);
     std::shared_ptr<const ListenerView> view_for(const config::Listener& l) const;
     void publish_pool(std::shared_ptr<const Pool> pool);
+    /// Finds backend `backend` of `pool` and publishes `change(pool, index)`. Takes the lock.
+    core::Result<void, std::string> change_backend(
+            const std::string& pool,
+            const std::string& backend,
+            const std::function<std::shared_ptr<const Pool>(const Pool&, std::size_t)>& change);
     void forget_finished_retired();
     void restart_health_checks();
 
