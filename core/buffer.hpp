@@ -4,18 +4,34 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <span>
 #include <utility>
 
 namespace ringlb::core {
 
 class Buffer {
+    struct Free {
+        void operator()(std::byte* p) const noexcept { std::free(p); }
+    };
+    using Bytes = std::unique_ptr<std::byte[], Free>;
+
 public:
     Buffer() noexcept = default;
-    /// A buffer of `size` bytes (zero-initialised).
+    /// A buffer of `size` bytes, uninitialised and page-aligned: the allocator's bookkeeping
+    /// then sits outside the buffer's pages, and pages the kernel never writes into stay
+    /// unbacked, so an idle connection's receive buffers cost address space, not memory.
     static Buffer allocate(std::size_t size) {
-        return Buffer(std::make_unique<std::byte[]>(size), size);
+        constexpr std::size_t kPage = 4096;
+        const std::size_t rounded = (size + kPage - 1) / kPage * kPage;
+        auto* p =
+                static_cast<std::byte*>(std::aligned_alloc(kPage, rounded == 0 ? kPage : rounded));
+        if (p == nullptr) {
+            throw std::bad_alloc();
+        }
+        return Buffer(Bytes(p), size);
     }
 
     std::byte* data() noexcept { return bytes_.get(); }
@@ -26,10 +42,9 @@ public:
     std::span<const std::byte> span() const noexcept { return {bytes_.get(), size_}; }
 
 private:
-    Buffer(std::unique_ptr<std::byte[]> bytes, std::size_t size) noexcept
-            : bytes_(std::move(bytes)), size_(size) {}
+    Buffer(Bytes bytes, std::size_t size) noexcept : bytes_(std::move(bytes)), size_(size) {}
 
-    std::unique_ptr<std::byte[]> bytes_;
+    Bytes bytes_;
     std::size_t size_ = 0;
 };
 
