@@ -11,11 +11,13 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "config/default_config.hpp"
 #include "config/load.hpp"
 #include "core/runtime.hpp"
 #include "daemon/admin/server.hpp"
+#include "daemon/backend.hpp"
 #include "daemon/cli.hpp"
 #include "daemon/control.hpp"
 #include "daemon/io_uring_probe.hpp"
@@ -24,6 +26,7 @@
 #include "daemon/proxy.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "daemon/version.hpp"
+#include "daemon/watchdog.hpp"
 
 namespace {
 
@@ -83,16 +86,11 @@ void drain(const daemon::Proxy& proxy, milliseconds timeout, const sigset_t& sig
 
 // True while every worker's loop turned within `limit` (a worker stuck in a task does not).
 bool workers_alive(const core::Runtime& rt, milliseconds limit) {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    const std::int64_t now_ns = now.tv_sec * 1'000'000'000LL + now.tv_nsec;
+    std::vector<std::int64_t> beats;
     for (unsigned i = 0; i < rt.worker_count(); ++i) {
-        const std::int64_t beat = rt.worker(i).stats().heartbeat_ns.load(std::memory_order_relaxed);
-        if (now_ns - beat > std::chrono::nanoseconds(limit).count()) {
-            return false;
-        }
+        beats.push_back(rt.worker(i).stats().heartbeat_ns.load(std::memory_order_relaxed));
     }
-    return true;
+    return daemon::all_workers_alive(beats, daemon::coarse_now_ns(), limit);
 }
 
 }  // namespace
