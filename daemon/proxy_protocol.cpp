@@ -164,31 +164,33 @@ ProxyParse parse_v2(std::span<const std::byte> data) {
     if (command == 0 || transport != 1 || (family != 1 && family != 2)) {
         return done;  // LOCAL, UNSPEC, UDP or a Unix address: the connection's own stand
     }
-    const unsigned char* a = b + 16;
+    // The v2 address block: source IP, destination IP, source port, destination port.
+    auto read = [&](int af, std::size_t ip_len) {
+        const unsigned char* a = b + 16;
+        for (int which = 0; which < 2; ++which) {
+            sockaddr_storage ss{};
+            socklen_t sl = 0;
+            if (af == AF_INET) {
+                auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+                sin->sin_family = AF_INET;
+                std::memcpy(&sin->sin_addr, a + which * ip_len, ip_len);
+                std::memcpy(&sin->sin_port, a + 2 * ip_len + which * 2, 2);
+                sl = sizeof(sockaddr_in);
+            } else {
+                auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+                sin6->sin6_family = AF_INET6;
+                std::memcpy(&sin6->sin6_addr, a + which * ip_len, ip_len);
+                std::memcpy(&sin6->sin6_port, a + 2 * ip_len + which * 2, 2);
+                sl = sizeof(sockaddr_in6);
+            }
+            (which == 0 ? done.header.source : done.header.destination) =
+                    core::SocketAddress::from(reinterpret_cast<const sockaddr*>(&ss), sl);
+        }
+    };
     if (family == 1) {
-        sockaddr_in src{};
-        sockaddr_in dst{};
-        src.sin_family = dst.sin_family = AF_INET;
-        std::memcpy(&src.sin_addr, a, 4);
-        std::memcpy(&dst.sin_addr, a + 4, 4);
-        std::memcpy(&src.sin_port, a + 8, 2);
-        std::memcpy(&dst.sin_port, a + 10, 2);
-        done.header.source =
-                core::SocketAddress::from(reinterpret_cast<const sockaddr*>(&src), sizeof src);
-        done.header.destination =
-                core::SocketAddress::from(reinterpret_cast<const sockaddr*>(&dst), sizeof dst);
+        read(AF_INET, 4);
     } else {
-        sockaddr_in6 src{};
-        sockaddr_in6 dst{};
-        src.sin6_family = dst.sin6_family = AF_INET6;
-        std::memcpy(&src.sin6_addr, a, 16);
-        std::memcpy(&dst.sin6_addr, a + 16, 16);
-        std::memcpy(&src.sin6_port, a + 32, 2);
-        std::memcpy(&dst.sin6_port, a + 34, 2);
-        done.header.source =
-                core::SocketAddress::from(reinterpret_cast<const sockaddr*>(&src), sizeof src);
-        done.header.destination =
-                core::SocketAddress::from(reinterpret_cast<const sockaddr*>(&dst), sizeof dst);
+        read(AF_INET6, 16);
     }
     // TLVs (the rest of `len`) are skipped: nothing in them changes how ringlbd forwards.
     return done;
