@@ -17,8 +17,8 @@ namespace ringlb::daemon {
 
 using namespace ringlb::core;
 
-Task<void> accept_loop(std::shared_ptr<ListenerState> listener) {
-    AcceptStream accepts(listener->fd.get());
+Task<void> accept_loop(std::shared_ptr<ListenerState> listener, int socket) {
+    AcceptStream accepts(socket);
     bool warned_full = false;
     auto last_warning = std::chrono::steady_clock::time_point{};
     for (;;) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/arc_swap.hpp"
@@ -37,18 +38,25 @@ struct SessionStats {
 struct ListenerState {
     ListenerState(
             core::SocketAddress addr,
-            core::UniqueFd socket,
+            std::vector<core::UniqueFd> listening_sockets,
             std::shared_ptr<const ListenerView> initial,
             SessionStats* session_stats,
             unsigned workers)
             : address(addr)
-            , fd(std::move(socket))
+            , sockets(std::move(listening_sockets))
             , view(std::move(initial))
             , stats(session_stats)
             , bytes(workers) {}
 
     const core::SocketAddress address;  // its identity across reloads
-    core::UniqueFd fd;                  // the listening socket; closed when it stops
+    /// The listening sockets: one per worker (SO_REUSEPORT, so the kernel spreads new
+    /// connections over the workers' accept queues without a shared lock), or the one socket
+    /// systemd passed. Closed when the listener stops.
+    std::vector<core::UniqueFd> sockets;
+    bool listening() const noexcept { return !sockets.empty(); }
+    int socket_for(unsigned worker) const noexcept {
+        return sockets[worker % sockets.size()].get();
+    }
     core::ArcSwap<ListenerView> view;
     SessionStats* const stats;
 
@@ -63,8 +71,8 @@ struct ListenerState {
     PerWorker<ForwardedBytes> bytes;  // per forwarded chunk: per worker, no RMW
 };
 
-/// Accepts on `listener` until cancelled (abort or runtime shutdown). Out of descriptors or
-/// ring space, it pauses (100 ms) instead of spinning.
-core::Task<void> accept_loop(std::shared_ptr<ListenerState> listener);
+/// Accepts on `socket` (one of `listener`'s) until cancelled (abort or runtime shutdown). Out
+/// of descriptors or ring space, it pauses (100 ms) instead of spinning.
+core::Task<void> accept_loop(std::shared_ptr<ListenerState> listener, int socket);
 
 }  // namespace ringlb::daemon

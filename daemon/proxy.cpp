@@ -49,32 +49,44 @@ Proxy::start(const config::Config& cfg, Runtime& rt, std::map<std::string, int> 
 
 Result<std::shared_ptr<ListenerState>, std::string>
 Proxy::bind_listener(const config::Listener& l, std::shared_ptr<const Pool> pool) {
-    Result<UniqueFd> fd = Unexpected(std::make_error_code(std::errc::bad_file_descriptor));
+    std::vector<UniqueFd> sockets;
     if (auto passed = inherited_.find(l.name); passed != inherited_.end()) {
-        fd = std::move(passed->second);  // socket activation: systemd bound it
+        sockets.push_back(std::move(passed->second));  // socket activation: systemd bound it
         inherited_.erase(passed);
         LOG_INFO("listener %s: using the socket passed by systemd", l.name.c_str());
     } else {
-        fd = make_listener(l.address, kListenBacklog);
-    }
-    if (!fd) {
-        return Unexpected(
-                "listener " + l.name + ": cannot listen on " + l.listen + ": "
-                + fd.error().message());
+        // One socket per worker, all with SO_REUSEPORT. The first decides the port (the
+        // config may say :0); the others join it.
+        SocketAddress where = l.address;
+        for (unsigned w = 0; w < rt_.worker_count(); ++w) {
+            auto fd = make_listener(where, kListenBacklog, /*reuse_port=*/true);
+            if (!fd) {
+                return Unexpected(
+                        "listener " + l.name + ": cannot listen on " + l.listen + ": "
+                        + fd.error().message());
+            }
+            if (w == 0) {
+                if (auto bound = local_address(fd->get())) {
+                    where = *bound;
+                }
+            }
+            sockets.push_back(std::move(*fd));
+        }
     }
     auto view = std::make_shared<const ListenerView>(ListenerView{l, std::move(pool)});
     return std::make_shared<ListenerState>(
-            l.address, std::move(*fd), std::move(view), &stats_, rt_.worker_count());
+            l.address, std::move(sockets), std::move(view), &stats_, rt_.worker_count());
 }
 
 void Proxy::start_accepting(Running& r) {
     const auto view = r.state->view.load();
     for (unsigned w = 0; w < rt_.worker_count(); ++w) {
         if (view->pool != nullptr) {
-            r.accept_loops.push_back(rt_.spawn_on_worker(w, accept_loop(r.state)));
+            r.accept_loops.push_back(
+                    rt_.spawn_on_worker(w, accept_loop(r.state, r.state->socket_for(w))));
         } else {
             r.accept_loops.push_back(
-                    rt_.spawn_on_worker(w, serve_echo(r.state->fd.get(), &echo_stats_)));
+                    rt_.spawn_on_worker(w, serve_echo(r.state->socket_for(w), &echo_stats_)));
         }
     }
     LOG_INFO(
@@ -94,7 +106,7 @@ void Proxy::stop(Running& r) {
     }
     r.accept_loops.clear();
     // New connections are refused from now; ones still in the backlog are reset.
-    r.state->fd.reset();
+    r.state->sockets.clear();
 }
 
 std::shared_ptr<const ListenerView> Proxy::view_for(const config::Listener& l) const {
@@ -155,7 +167,7 @@ Result<ReloadSummary, std::string> Proxy::reload(const config::Config& cfg) {
             next.push_back(std::move(running_[i]));
         } else {
             const auto view = running_[i].state->view.load();
-            if (running_[i].state->fd) {
+            if (running_[i].state->listening()) {
                 stop(running_[i]);
                 summary.removed.push_back(view->config.name);
                 LOG_INFO(
@@ -289,7 +301,7 @@ void Proxy::stop_accepting() {
     }
     health_checks_.clear();
     for (Running& r : running_) {
-        if (r.state->fd) {
+        if (r.state->listening()) {
             stop(r);
         }
     }

@@ -209,6 +209,23 @@ private:
                 }
             }
         }
+        // The batching factor (io_uring_enter is the one system call per loop turn): since
+        // start; rate(completions) / rate(enter_calls) gives it over a window.
+        f.family(
+                "ringlb_worker_completions_per_enter",
+                "Completions reaped per io_uring_enter since start (the batching factor).",
+                MetricType::Gauge);
+        for (unsigned i = 0; i < runtime_.worker_count(); ++i) {
+            const core::Worker& w = runtime_.worker(i);
+            if (w.ring() != nullptr) {
+                const auto& rs = w.ring()->stats();
+                const double enters =
+                        static_cast<double>(rs.enters.load(std::memory_order_relaxed));
+                const double done =
+                        static_cast<double>(rs.completions.load(std::memory_order_relaxed));
+                f.add(enters > 0 ? done / enters : 0, {{"worker", std::to_string(i)}});
+            }
+        }
     }
 
     void collect_control(Families& f) const {
