@@ -6,6 +6,7 @@
 // configuration problem (78: do not restart) from a crash.
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -130,20 +131,31 @@ int main(int argc, char** argv) {
         LOG_ERROR("%s", daemon::explain_io_uring_failure(rt.error().value()).c_str());
         return kExitNoIoUring;
     }
+    // The admin socket first: a second instance with the same config stops here, before its
+    // SO_REUSEPORT listeners could share the first one's ports.
+    const std::string admin_path =
+            cfg->admin_socket.empty() ? config::default_admin_socket() : cfg->admin_socket;
+    auto admin_socket = daemon::AdminServer::bind_socket(admin_path);
+    if (!admin_socket) {
+        LOG_ERROR("%s", admin_socket.error().c_str());
+        (*rt)->shutdown();
+        return kExitCannotStart;
+    }
     auto proxy = daemon::Proxy::start(*cfg, **rt, daemon::inherited_listeners());
     if (!proxy) {
         LOG_ERROR("%s", proxy.error().c_str());
+        ::unlink(admin_path.c_str());
         (*rt)->shutdown();
         return kExitCannotStart;
     }
     daemon::Control control(opts.config_path, *text, **proxy, (*rt)->worker_count());
-    const std::string admin_path =
-            cfg->admin_socket.empty() ? config::default_admin_socket() : cfg->admin_socket;
-    auto admin = daemon::AdminServer::start(admin_path, control);
+    auto admin =
+            std::make_unique<daemon::AdminServer>(admin_path, std::move(*admin_socket), control);
     auto metrics = daemon::MetricsServer::start(cfg->metrics_listen, control, **rt);
-    if (!admin || !metrics) {
-        LOG_ERROR("%s", (!admin ? admin.error() : metrics.error()).c_str());
+    if (!metrics) {
+        LOG_ERROR("%s", metrics.error().c_str());
         (*proxy)->stop_accepting();
+        admin.reset();
         (*rt)->shutdown();
         return kExitCannotStart;
     }
@@ -182,7 +194,7 @@ int main(int argc, char** argv) {
             "draining " + std::to_string((*proxy)->active_sessions()) + " connections");
     (*proxy)->stop_accepting();
     drain(**proxy, milliseconds(cfg->drain_timeout_ms), signals);
-    admin->reset();
+    admin.reset();
     metrics->reset();
     (*rt)->shutdown();
     LOG_INFO("stopped");

@@ -60,8 +60,7 @@ bool write_all(int fd, const std::string& s) {
 
 }  // namespace
 
-core::Result<std::unique_ptr<AdminServer>, std::string>
-AdminServer::start(const std::string& path, Control& control) {
+core::Result<core::UniqueFd, std::string> AdminServer::bind_socket(const std::string& path) {
     sockaddr_un addr;
     if (!make_address(path, addr)) {
         return core::Unexpected("admin socket " + path + ": path too long");
@@ -88,8 +87,7 @@ AdminServer::start(const std::string& path, Control& control) {
         return core::Unexpected(
                 "admin socket " + path + ": " + errno_text(bound != 0 ? bind_errno : errno));
     }
-    LOG_INFO("admin socket on %s", path.c_str());
-    return std::make_unique<AdminServer>(path, std::move(fd), control);
+    return fd;
 }
 
 AdminServer::AdminServer(std::string path, core::UniqueFd listener, Control& control)
@@ -97,7 +95,9 @@ AdminServer::AdminServer(std::string path, core::UniqueFd listener, Control& con
         , listener_(std::move(listener))
         , stop_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
         , control_(control)
-        , thread_([this] { run(); }) {}
+        , thread_([this] { run(); }) {
+    LOG_INFO("admin socket on %s", path_.c_str());
+}
 
 AdminServer::~AdminServer() {
     const std::uint64_t one = 1;

@@ -17,11 +17,12 @@ class Control;
 
 class AdminServer {
 public:
-    /// Creates the socket at `path` (mode 0600; its directory 0755 if missing; a stale socket
-    /// left by a dead daemon is replaced, a live one is an error) and starts serving.
-    static core::Result<std::unique_ptr<AdminServer>, std::string>
-    start(const std::string& path, Control& control);
+    /// Creates the listening socket at `path` (mode 0600; its directory 0755 if missing; a
+    /// stale socket left by a dead daemon is replaced, a live one is an error). main binds it
+    /// before any listener, so a duplicate start fails before it takes a single connection.
+    static core::Result<core::UniqueFd, std::string> bind_socket(const std::string& path);
 
+    /// Serves `listener` (from bind_socket) on its own thread.
     AdminServer(std::string path, core::UniqueFd listener, Control& control);
     /// Stops serving and removes the socket file.
     ~AdminServer();

@@ -140,6 +140,18 @@ class AdminAndCtl(unittest.TestCase):
                         self.assertTrue(replies["error"])
             self.assertIsNone(d.proc.poll())
 
+    def test_a_second_instance_with_the_same_config_refuses_to_start(self):
+        with Backend(echo_handler) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg) as first:
+                r = subprocess.run([RINGLBD, "--config", first.config_path], capture_output=True,
+                                   text=True, timeout=30)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn("another ringlbd is listening there", r.stderr)
+                self.assertNotIn("listening on", r.stderr)  # it stopped before any listener
+                self.assertEqual(echo_once(port), b"ping")  # the first one is untouched
+                self.assertEqual(ctl(first, "status")[0], 0)
+
     def test_other_users_are_refused_by_peer_credentials(self):
         cfg, _ = proxy_config([1])
         with Daemon(cfg) as d:
