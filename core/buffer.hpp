@@ -1,25 +1,50 @@
 // SPDX-License-Identifier: MIT
-// Buffer: an owned, fixed-size byte buffer that is lent to the kernel by recv/send and comes
-// back with the result, so an aborted task never leaves the kernel writing into freed memory.
+// Buffer: an owned byte buffer that is lent to the kernel by recv/send and comes back with the
+// result, so an aborted task never leaves the kernel writing into freed memory.
+//
+// Two kinds share the type, so every send path takes either: an allocated buffer (freed on
+// destruction), and a buffer of a worker's provided-buffer ring (a BufferRing) filled by a
+// multishot recv, which goes back to its ring on destruction, from any thread.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
-#include <memory>
 #include <new>
 #include <span>
 #include <utility>
 
 namespace ringlb::core {
 
-class Buffer {
-    struct Free {
-        void operator()(std::byte* p) const noexcept { std::free(p); }
-    };
-    using Bytes = std::unique_ptr<std::byte[], Free>;
+class BufferRing;
 
+namespace detail {
+/// Returns buffer `bid` to `ring` (defined in buffer_ring.cpp). Any thread.
+void give_back(BufferRing* ring, std::uint16_t bid) noexcept;
+}  // namespace detail
+
+class Buffer {
 public:
     Buffer() noexcept = default;
+    Buffer(Buffer&& other) noexcept
+            : data_(std::exchange(other.data_, nullptr))
+            , size_(std::exchange(other.size_, 0))
+            , ring_(std::exchange(other.ring_, nullptr))
+            , bid_(other.bid_) {}
+    Buffer& operator=(Buffer&& other) noexcept {
+        if (this != &other) {
+            reset();
+            data_ = std::exchange(other.data_, nullptr);
+            size_ = std::exchange(other.size_, 0);
+            ring_ = std::exchange(other.ring_, nullptr);
+            bid_ = other.bid_;
+        }
+        return *this;
+    }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+    ~Buffer() { reset(); }
+
     /// A buffer of `size` bytes, uninitialised and page-aligned: the allocator's bookkeeping
     /// then sits outside the buffer's pages, and pages the kernel never writes into stay
     /// unbacked, so an idle connection's receive buffers cost address space, not memory.
@@ -31,21 +56,45 @@ public:
         if (p == nullptr) {
             throw std::bad_alloc();
         }
-        return Buffer(Bytes(p), size);
+        return Buffer(p, size, nullptr, 0);
     }
 
-    std::byte* data() noexcept { return bytes_.get(); }
-    const std::byte* data() const noexcept { return bytes_.get(); }
+    /// Buffer `bid` of `ring`, holding `size` received bytes at `data`. Only a BufferRing
+    /// makes these (it counts the buffer as lent first).
+    static Buffer
+    provided(BufferRing* ring, std::uint16_t bid, std::byte* data, std::size_t size) noexcept {
+        return Buffer(data, size, ring, bid);
+    }
+
+    /// Frees the buffer, or returns it to its ring.
+    void reset() noexcept {
+        if (ring_ != nullptr) {
+            detail::give_back(ring_, bid_);
+        } else {
+            std::free(data_);
+        }
+        data_ = nullptr;
+        size_ = 0;
+        ring_ = nullptr;
+    }
+
+    std::byte* data() noexcept { return data_; }
+    const std::byte* data() const noexcept { return data_; }
     std::size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
-    std::span<std::byte> span() noexcept { return {bytes_.get(), size_}; }
-    std::span<const std::byte> span() const noexcept { return {bytes_.get(), size_}; }
+    /// True for a buffer of a provided-buffer ring.
+    bool is_provided() const noexcept { return ring_ != nullptr; }
+    std::span<std::byte> span() noexcept { return {data_, size_}; }
+    std::span<const std::byte> span() const noexcept { return {data_, size_}; }
 
 private:
-    Buffer(Bytes bytes, std::size_t size) noexcept : bytes_(std::move(bytes)), size_(size) {}
+    Buffer(std::byte* data, std::size_t size, BufferRing* ring, std::uint16_t bid) noexcept
+            : data_(data), size_(size), ring_(ring), bid_(bid) {}
 
-    Bytes bytes_;
+    std::byte* data_ = nullptr;
     std::size_t size_ = 0;
+    BufferRing* ring_ = nullptr;  // null: data_ came from aligned_alloc
+    std::uint16_t bid_ = 0;
 };
 
 }  // namespace ringlb::core

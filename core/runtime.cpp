@@ -10,6 +10,7 @@ namespace ringlb::core {
 
 namespace detail {
 void complete_accept_stream(void* target, const io_uring_cqe& cqe) noexcept;
+void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept;
 }  // namespace detail
 
 Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
@@ -27,7 +28,10 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
                     static_cast<std::size_t>(CompletionKind::kCancel), &detail::complete_cancel)
             && table_.register_handler(
                     static_cast<std::size_t>(CompletionKind::kAcceptStream),
-                    &detail::complete_accept_stream);
+                    &detail::complete_accept_stream)
+            && table_.register_handler(
+                    static_cast<std::size_t>(CompletionKind::kRecvStream),
+                    &detail::complete_recv_stream);
     RINGLB_CHECK(ok, "completion kinds registered twice");
 }
 

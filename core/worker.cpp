@@ -181,6 +181,7 @@ void Worker::loop() noexcept {
             }
         }
         ring_->submit_remote_cancels();
+        ring_->recycle_remote_buffers();
         if (!wakeup_armed_) {
             arm_wakeup();
         }

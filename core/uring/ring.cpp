@@ -27,6 +27,9 @@ Ring::~Ring() {
         t_ring = nullptr;
     }
     io_uring_queue_exit(&impl_->ring);
+    if (buffers_ != nullptr) {
+        buffers_->orphan();
+    }
 }
 
 namespace {
@@ -58,7 +61,7 @@ bool restrict_and_enable(io_uring& r) noexcept {
         ++n;
     }
     res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-    res[n].sqe_flags = IOSQE_IO_LINK;
+    res[n].sqe_flags = IOSQE_IO_LINK | IOSQE_BUFFER_SELECT;
     ++n;
     // No IORING_RESTRICTION_REGISTER_OP entry: after enabling, no io_uring_register() call
     // (file or buffer registration, eventfd, ...) is allowed either.
@@ -102,6 +105,16 @@ Ring::create(const RingOptions& options, const CompletionTable* table) {
             ring->features_.kernel_features = params.features;
             ring->features_.recvsend_bundle = (params.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
             ring->cq_capacity_ = params.cq_entries;
+            // Before the restrictions: they forbid every io_uring_register() afterwards.
+            if (options.provided_buffers) {
+                auto br = BufferRing::create(ring->impl_->ring, ring.get(), options.buffers);
+                if (br) {
+                    ring->buffers_ = *br;
+                    ring->features_.buffer_ring = true;
+                    ring->features_.bundles = options.allow_bundles
+                            && ring->features_.recvsend_bundle && ring->features_.defer_taskrun;
+                }
+            }
             if (options.restrict_operations) {
                 ring->features_.restricted = restrict_and_enable(ring->impl_->ring);
             }
@@ -150,6 +163,14 @@ io_uring_sqe* Ring::get_sqe(unsigned needed, bool control) noexcept {
     // Every SQE we hand out ends in exactly one CQE without IORING_CQE_F_MORE.
     ++in_flight_;
     return sqe;
+}
+
+void Ring::submit_now() noexcept {
+    const int n = io_uring_submit(&impl_->ring);
+    bump(stats_.enters, 1);
+    if (n > 0) {
+        bump(stats_.submissions, static_cast<std::uint64_t>(n));
+    }
 }
 
 void Ring::submit_and_poll() noexcept {

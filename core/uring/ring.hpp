@@ -21,6 +21,7 @@
 
 #include "core/handler_table.hpp"
 #include "core/result.hpp"
+#include "core/uring/buffer_ring.hpp"
 #include "core/uring/op_state.hpp"
 #include "core/uring/uring_compat.hpp"
 #include "core/uring/user_data.hpp"
@@ -38,6 +39,12 @@ struct RingOptions {
     /// (a seccomp filter cannot see operations submitted through a ring). Any other opcode
     /// completes with -EACCES.
     bool restrict_operations = true;
+    /// Register a provided-buffer ring for multishot recv (RecvStream); tests turn it off to
+    /// force the fallback (a buffer per connection and direction).
+    bool provided_buffers = true;
+    BufferRingOptions buffers{};
+    /// Use recv bundles where the kernel has them (6.10); tests turn it off.
+    bool allow_bundles = true;
 };
 
 /// Counters the owner thread writes and any thread may read (relaxed load/store, no RMW).
@@ -66,6 +73,9 @@ public:
 
     static constexpr std::uint32_t kControlReserve = 2;
 
+    /// Submits pending SQEs at once, even from a completion handler (a stream pausing: the
+    /// kernel must see the cancel before it fills more buffers). Owner only.
+    void submit_now() noexcept;
     /// Submits pending SQEs and processes deferred completions without waiting.
     void submit_and_poll() noexcept;
     /// Submits pending SQEs and waits for at least one completion, up to `timeout` if given.
@@ -91,9 +101,26 @@ public:
     /// Operations whose final CQE has not been reaped (the wake-up read included).
     std::uint32_t in_flight() const noexcept { return in_flight_; }
     const RingFeatures& features() const noexcept { return features_; }
+    /// Stops using recv bundles on this ring (the kernel refused a capped bundle: 6.10 to
+    /// 6.14 take bundles but not a length on a multishot recv). Owner only.
+    void stop_bundles() noexcept { features_.bundles = false; }
+    /// The provided-buffer ring, or nullptr when there is none (kernel or options).
+    BufferRing* buffers() const noexcept { return buffers_; }
+    /// Puts buffers that other threads gave back into the buffer ring. Owner only.
+    void recycle_remote_buffers() noexcept {
+        if (buffers_ != nullptr) {
+            buffers_->recycle_remote();
+        }
+    }
     const RingStats& stats() const noexcept { return stats_; }
     int fd() const noexcept;
 
+    /// Wakes the owner if it sleeps in io_uring_enter. Any thread, while the ring lives.
+    void rouse_owner() const noexcept {
+        if (rouse_fn_ != nullptr) {
+            rouse_fn_(rouse_ctx_);
+        }
+    }
     /// Called from request_cancel() on a foreign thread, to rouse the owner.
     void set_rouse(void (*fn)(void* ctx) noexcept, void* ctx) noexcept {
         rouse_fn_ = fn;
@@ -116,6 +143,7 @@ private:
     const CompletionTable* table_;
     std::uint32_t cq_capacity_;
     RingFeatures features_;
+    BufferRing* buffers_ = nullptr;  // owned: orphaned (and freed once unused) with the ring
     // Owner thread only.
     struct Impl;
     std::unique_ptr<Impl> impl_;

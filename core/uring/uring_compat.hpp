@@ -31,6 +31,9 @@ struct RingFeatures {
     bool defer_taskrun = false;    // IORING_SETUP_DEFER_TASKRUN (6.1)
     bool coop_taskrun = false;     // IORING_SETUP_COOP_TASKRUN (5.19), the fallback
     bool recvsend_bundle = false;  // IORING_FEAT_RECVSEND_BUNDLE (6.10)
+    bool buffer_ring = false;      // a provided-buffer ring registered (5.19)
+    bool bundles = false;          // recv bundles in use: the kernel has them, DEFER_TASKRUN is
+                                   // on (BufferRing::bundle_bid) and options allow them
     bool restricted = false;       // IORING_REGISTER_RESTRICTIONS applied (5.10)
     std::uint32_t kernel_features = 0;
 };

@@ -15,6 +15,7 @@ enum class CompletionKind : std::uint8_t {
     kLinkTimeout = 3,   // the linked timeout of a single-shot operation (target: OpState)
     kCancel = 4,        // an ASYNC_CANCEL aimed at an operation (target: OpState)
     kAcceptStream = 5,  // a multishot accept (target: AcceptStreamState)
+    kRecvStream = 6,    // a multishot recv into the buffer ring (target: RecvStreamState)
 };
 
 inline constexpr unsigned kCompletionKinds = 16;

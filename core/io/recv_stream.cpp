@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+// RecvStream: multishot recv with buffer select, its completion handler and its chunk queue.
+#include "core/io/recv_stream.hpp"
+
+#include <liburing.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <memory>
+#include <vector>
+
+#include "core/assert.hpp"
+#include "core/io/chunk_queue.hpp"
+#include "core/task_header.hpp"
+#include "core/uring/op_state.hpp"
+#include "core/uring/ring.hpp"
+#include "core/uring/user_data.hpp"
+
+namespace ringlb::core {
+
+namespace detail {
+namespace {
+
+/// Per-thread cache of ChunkQueue nodes. Nodes are the runtime's completion memory: one of
+/// the few places that owns raw allocations.
+class NodeCache {
+public:
+    static constexpr std::size_t kMaxCached = 8192;
+    NodeCache() = default;
+    NodeCache(const NodeCache&) = delete;
+    NodeCache& operator=(const NodeCache&) = delete;
+    ~NodeCache() {
+        for (void* n : free_) {
+            ::operator delete(n);
+        }
+    }
+    /// \pre `bytes` is the same on every call (one node type).
+    void* take(std::size_t bytes) {
+        if (free_.empty()) {
+            return ::operator new(bytes);
+        }
+        void* n = free_.back();
+        free_.pop_back();
+        return n;
+    }
+    void give(void* n) noexcept {
+        if (free_.size() < kMaxCached) {
+            free_.push_back(n);  // grows only up to kMaxCached
+        } else {
+            ::operator delete(n);
+        }
+    }
+
+private:
+    std::vector<void*> free_;
+};
+
+thread_local NodeCache t_nodes;
+
+}  // namespace
+
+ChunkQueue::Node* ChunkQueue::take_node() {
+    return ::new (t_nodes.take(sizeof(Node))) Node();
+}
+
+void ChunkQueue::give_node(Node* n) noexcept {
+    n->~Node();  // returns a buffer still held to its ring
+    t_nodes.give(n);
+}
+
+}  // namespace detail
+
+struct RecvStreamState : OpState {
+    int fd = -1;
+    std::uint32_t max_queued = 4;
+    detail::ChunkQueue queue;
+    // Set by the consumer when it submits, cleared by the handler on the final CQE.
+    std::atomic<bool> armed{false};
+    // Buffers in the queue: the handler adds, the consumer subtracts.
+    std::atomic<std::uint32_t> queued{0};
+    // The ring thread of the current arming only (handed over by `armed`).
+    BufferRing* pool = nullptr;
+    bool pausing = false;  // we cancelled the recv because the queue was full
+    bool bundled = false;  // armed as a recv bundle
+
+    static void free(OpState* self) noexcept { delete static_cast<RecvStreamState*>(self); }
+};
+
+namespace detail {
+
+void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
+    auto* s = static_cast<RecvStreamState*>(target);
+    const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+    if (cqe.res > 0) {
+        RINGLB_ASSERT((cqe.flags & IORING_CQE_F_BUFFER) != 0);
+        const auto first = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+        const std::uint32_t size = s->pool->buffer_bytes();
+        auto left = static_cast<std::uint32_t>(cqe.res);
+        std::uint32_t n = 0;
+        // A bundle fills consecutive ring entries, each whole but the last.
+        while (left > 0) {
+            const std::uint16_t bid = n == 0 ? first : s->pool->bundle_bid(first, n);
+            const std::uint32_t len = std::min(left, size);
+            s->queue.push(static_cast<std::int32_t>(len), s->pool->lend(bid, len));
+            left -= len;
+            ++n;
+        }
+        // relaxed: a count for the pause decision; the queue itself carries the chunks.
+        const std::uint32_t queued = s->queued.fetch_add(n, std::memory_order_relaxed) + n;
+        if (more && queued >= s->max_queued && !s->pausing) {
+            s->pausing = true;
+            s->ring->request_cancel(s);  // on the owner thread: an SQE, submitted right away
+            s->ring->submit_now();
+        }
+    } else if (cqe.res == 0) {
+        s->queue.push(0, Buffer{});  // EOF
+    } else if (cqe.res == -EINVAL && s->bundled) {
+        // An older kernel with bundles but no multishot length: without them from now on;
+        // the consumer sees the recv ended with nothing queued (-EAGAIN) and arms it again.
+        s->ring->stop_bundles();
+    } else if (!(cqe.res == -ECANCELED && s->pausing)) {
+        s->queue.push(cqe.res, Buffer{});
+    }
+    if (!more) {
+        s->pausing = false;
+        // release: pairs with the acquire in NextOp's readiness check and re-arm.
+        s->armed.store(false, std::memory_order_release);
+    }
+    s->waker.wake();
+    if (!more) {
+        release(s);  // the kernel's reference
+    }
+}
+
+}  // namespace detail
+
+namespace {
+
+bool stream_ready(const RecvStreamState* s) noexcept {
+    return s->queue.has_items() || !s->armed.load(std::memory_order_acquire);
+}
+
+bool stream_poll(void* ctx, TaskHeader& task) noexcept {
+    auto* s = static_cast<RecvStreamState*>(ctx);
+    return poll_or_register(s->waker, task, [s] { return stream_ready(s); });
+}
+
+}  // namespace
+
+RecvStream::RecvStream(int fd, std::uint32_t max_queued) : state_(new RecvStreamState()) {
+    state_->refs.store(1, std::memory_order_relaxed);
+    state_->free_fn = &RecvStreamState::free;
+    state_->fd = fd;
+    state_->max_queued = std::max<std::uint32_t>(1, max_queued);
+}
+
+RecvStream::~RecvStream() {
+    if (state_->armed.load(std::memory_order_acquire)) {
+        state_->ring->request_cancel(state_);
+    }
+    release(state_);
+}
+
+bool RecvStream::NextOp::await_ready() const noexcept {
+    return state_->queue.has_items();
+}
+
+bool RecvStream::NextOp::await_suspend(std::coroutine_handle<> h) noexcept {
+    Ring* ring = Ring::current();
+    TaskHeader* task = TaskHeader::current();
+    RINGLB_CHECK(ring != nullptr && task != nullptr, "recv stream awaited outside a task");
+    RecvStreamState& s = *state_;
+    if (!s.armed.load(std::memory_order_acquire)) {
+        if (ring->buffers() == nullptr) {
+            early_res_ = -EOPNOTSUPP;
+            return false;
+        }
+        io_uring_sqe* sqe = ring->get_sqe();
+        if (sqe == nullptr) {
+            early_res_ = -EBUSY;
+            return false;
+        }
+        retain(&s);  // the kernel's reference, dropped by the final CQE
+        s.ring = ring;
+        s.pool = ring->buffers();
+        s.user_data = user_data::encode(CompletionKind::kRecvStream, &s);
+        io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = BufferRing::kGroup;
+        s.bundled = ring->features().bundles;
+        if (s.bundled) {
+            sqe->ioprio |= IORING_RECVSEND_BUNDLE;
+            // Caps one CQE's bundle (the kernel otherwise takes up to 256 buffers at once).
+            sqe->len = s.max_queued * s.pool->buffer_bytes();
+        }
+        io_uring_sqe_set_data64(sqe, s.user_data);
+        s.armed.store(true, std::memory_order_release);
+    }
+    task->suspend_on(h, &stream_poll, &s);
+    s.waker.register_waker(task->waker());  // register ...
+    if (stream_ready(&s)) {                 // ... then check
+        task->clear_suspension();
+        return false;
+    }
+    return true;
+}
+
+Received RecvStream::NextOp::await_resume() noexcept {
+    RecvStreamState& s = *state_;
+    if (s.queue.has_items()) {
+        detail::ChunkQueue::Chunk c = s.queue.pop();
+        if (c.res > 0) {
+            // relaxed: see the handler's fetch_add.
+            s.queued.fetch_sub(1, std::memory_order_relaxed);
+        }
+        return {IoResult::from_res(c.res), std::move(c.buf)};
+    }
+    if (early_res_ != 0) {
+        return {IoResult::from_res(early_res_), Buffer{}};
+    }
+    // The recv ended with nothing queued (our own pause took effect first): call again.
+    return {IoResult::from_errno(EAGAIN), Buffer{}};
+}
+
+}  // namespace ringlb::core

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+// RecvStream: a multishot recv into the worker's provided-buffer ring, consumed with
+// `co_await next()`.
+//
+// One SQE keeps receiving while the kernel sets IORING_CQE_F_MORE. The kernel picks a buffer
+// only when data arrives, so a connection waiting for data holds none. Each CQE's buffer (or,
+// for a recv bundle, each of its buffers) is queued as a Buffer that goes back to its ring
+// when the consumer drops it, typically right after the peer's send completed.
+//
+// Backpressure: when `max_queued` buffers wait unconsumed, the stream cancels its recv, so a
+// slow reader stops the reads on this socket (TCP flow control does the rest) instead of
+// draining the worker's buffers; the next next() on an empty queue arms it again. It also
+// stops on EOF, errors and -ENOBUFS (the worker's ring ran dry); next() then re-arms.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+
+#include "core/io/recv.hpp"
+
+namespace ringlb::core {
+
+struct RecvStreamState;
+
+/// Owner: one task at a time. Destroying it cancels the recv; queued buffers go back.
+class RecvStream {
+public:
+    explicit RecvStream(int fd, std::uint32_t max_queued = 4);
+    ~RecvStream();
+    RecvStream(const RecvStream&) = delete;
+    RecvStream& operator=(const RecvStream&) = delete;
+
+    class [[nodiscard]] NextOp {
+    public:
+        explicit NextOp(RecvStreamState* s) noexcept : state_(s) {}
+        bool await_ready() const noexcept;
+        bool await_suspend(std::coroutine_handle<> h) noexcept;
+        /// n > 0: `buf` holds n bytes (a buffer of the ring); n == 0: EOF; otherwise an error:
+        /// -EAGAIN (nothing yet: call next() again), -ENOBUFS (the ring was empty: back off,
+        /// then call next()), -EBUSY (the ring is full), -EOPNOTSUPP (this worker has no
+        /// buffer ring: use recv()), or the socket's error.
+        Received await_resume() noexcept;
+
+    private:
+        RecvStreamState* state_;
+        std::int32_t early_res_ = 0;
+    };
+
+    /// The next chunk. Inside a runtime task only.
+    NextOp next() noexcept { return NextOp(state_); }
+
+private:
+    RecvStreamState* state_;
+};
+
+}  // namespace ringlb::core

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+// BufferRing: registration, lending, giving back and the remote give-back stack.
+#include "core/uring/buffer_ring.hpp"
+
+#include <liburing.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/assert.hpp"
+#include "core/uring/ring.hpp"
+
+namespace ringlb::core {
+
+namespace detail {
+void give_back(BufferRing* ring, std::uint16_t bid) noexcept {
+    ring->give_back(bid);
+}
+}  // namespace detail
+
+namespace {
+constexpr std::size_t kPage = 4096;
+std::size_t round_to_page(std::size_t n) noexcept {
+    return (n + kPage - 1) / kPage * kPage;
+}
+}  // namespace
+
+BufferRing::BufferRing(const Ring* owner, BufferRingOptions o)
+        : owner_(owner)
+        , count_(o.count)
+        , buffer_bytes_(o.buffer_bytes)
+        , slot_of_(std::make_unique<std::uint16_t[]>(o.count))
+        , remote_next_(std::make_unique<std::atomic<std::uint32_t>[]>(o.count)) {}
+
+BufferRing::~BufferRing() {
+    // Raw memory: the kernel-shared entries and the buffers it writes into (one of the few
+    // owners of io_uring memory).
+    std::free(entries_);
+    std::free(memory_);
+}
+
+Result<BufferRing*> BufferRing::create(io_uring& ring, const Ring* owner, BufferRingOptions o) {
+    if (o.count == 0 || o.count > 32768 || (o.count & (o.count - 1)) != 0 || o.buffer_bytes == 0) {
+        return Unexpected(std::error_code(EINVAL, std::system_category()));
+    }
+    std::unique_ptr<BufferRing> br(new BufferRing(owner, o));
+    // Buffer memory is uninitialised and unbacked until the kernel first writes a page.
+    br->memory_ = static_cast<std::byte*>(
+            std::aligned_alloc(kPage, round_to_page(std::size_t{o.count} * o.buffer_bytes)));
+    const std::size_t ring_bytes = round_to_page(std::size_t{o.count} * sizeof(io_uring_buf));
+    br->entries_ = static_cast<io_uring_buf_ring*>(std::aligned_alloc(kPage, ring_bytes));
+    if (br->memory_ == nullptr || br->entries_ == nullptr) {
+        return Unexpected(std::error_code(ENOMEM, std::system_category()));
+    }
+    std::memset(static_cast<void*>(br->entries_), 0, ring_bytes);
+    io_uring_buf_ring_init(br->entries_);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uintptr_t>(br->entries_);
+    reg.ring_entries = o.count;
+    reg.bgid = kGroup;
+    const int err = io_uring_register_buf_ring(&ring, &reg, 0);
+    if (err != 0) {
+        return Unexpected(std::error_code(-err, std::system_category()));
+    }
+    for (std::uint32_t bid = 0; bid < o.count; ++bid) {
+        br->remote_next_[bid].store(kNone, std::memory_order_relaxed);
+        br->add_to_ring(static_cast<std::uint16_t>(bid));
+    }
+    return br.release();
+}
+
+void BufferRing::orphan() noexcept {
+    // Nothing recycles into the ring any more (the kernel ring is gone with its io_uring);
+    // buffers still lent are only counted down.
+    // seq_cst: with the exchange in drain_remote() and the pusher's CAS then load in
+    // give_back(), either this drain sees a late push or that pusher sees the flag.
+    orphaned_.store(true, std::memory_order_seq_cst);
+    const std::int64_t stacked = drain_remote(false);
+    unref(stacked + 1);
+}
+
+std::int64_t BufferRing::drain_remote(bool into_ring) noexcept {
+    // seq_cst (acquire at least): pairs with the CAS in give_back() for remote_next_.
+    std::uint32_t bid = remote_head_.exchange(kNone, std::memory_order_seq_cst);
+    std::int64_t n = 0;
+    while (bid != kNone) {
+        const std::uint32_t next = remote_next_[bid].load(std::memory_order_relaxed);
+        if (into_ring) {
+            add_to_ring(static_cast<std::uint16_t>(bid));
+        }
+        ++n;
+        bid = next;
+    }
+    return n;
+}
+
+void BufferRing::unref(std::int64_t n) noexcept {
+    if (n == 0) {
+        return;
+    }
+    // acq_rel: the last one out sees every other thread's use of the memory.
+    if (refs_.fetch_sub(n, std::memory_order_acq_rel) == n) {
+        delete this;
+    }
+}
+
+void BufferRing::add_to_ring(std::uint16_t bid) noexcept {
+    const int mask = io_uring_buf_ring_mask(count_);
+    slot_of_[bid] = static_cast<std::uint16_t>(tail_ & mask);
+    io_uring_buf_ring_add(
+            entries_, memory_ + std::size_t{bid} * buffer_bytes_, buffer_bytes_, bid, mask, 0);
+    ++tail_;
+    // release (inside): publishes the entry to the kernel's read of the tail.
+    io_uring_buf_ring_advance(entries_, 1);
+}
+
+Buffer BufferRing::lend(std::uint16_t bid, std::size_t len) noexcept {
+    RINGLB_ASSERT(bid < count_ && len <= buffer_bytes_);
+    // relaxed: the Buffer's give_back is ordered after this by the handoff that moves it.
+    refs_.fetch_add(1, std::memory_order_relaxed);
+    return Buffer::provided(this, bid, memory_ + std::size_t{bid} * buffer_bytes_, len);
+}
+
+// Why reading the ring is safe here: the kernel consumed the bundle's entries just before it
+// posted the CQE, and with DEFER_TASKRUN nothing of ours runs between the two (completions are
+// posted inside our io_uring_enter), so no give-back has overwritten those entries yet. Ring
+// enables bundles only with DEFER_TASKRUN for this reason.
+std::uint16_t BufferRing::bundle_bid(std::uint16_t first_bid, std::uint32_t i) const noexcept {
+    const std::uint32_t mask = count_ - 1;
+    const std::uint32_t slot = (slot_of_[first_bid] + i) & mask;
+    return entries_->bufs[slot].bid;
+}
+
+void BufferRing::give_back(std::uint16_t bid) noexcept {
+    if (orphaned_.load(std::memory_order_acquire)) {
+        unref(1);
+        return;
+    }
+    if (Ring::current() == owner_) {
+        add_to_ring(bid);
+        unref(1);
+        return;
+    }
+    // Race: the owner may be exchanging the stack empty right now; a push that loses the CAS
+    // retries on the new head, so every bid lands in exactly one drained list.
+    // A guard reference: once pushed, our bid's own reference may be dropped by another
+    // thread's drain at any moment, and we still read orphaned_ below.
+    refs_.fetch_add(1, std::memory_order_relaxed);
+    std::uint32_t head = remote_head_.load(std::memory_order_relaxed);
+    do {
+        remote_next_[bid].store(head, std::memory_order_relaxed);
+        // seq_cst: publishes remote_next_[bid] to the exchange in drain_remote(), and orders
+        // the push before the orphaned_ check below (see orphan()).
+    } while (!remote_head_.compare_exchange_weak(
+            head, bid, std::memory_order_seq_cst, std::memory_order_relaxed));
+    // The reference stays until the owner puts the buffer back. Race: the ring was orphaned
+    // while we pushed, after its final drain; then we drain (and count down) ourselves.
+    const bool orphaned = orphaned_.load(std::memory_order_seq_cst);
+    const std::int64_t late = orphaned ? drain_remote(false) : 0;
+    if (!orphaned && head == kNone) {
+        // The first buffer on an empty stack: a sleeping owner would not drain it until its
+        // next completion, and its streams may be starving for buffers. (A Buffer may be
+        // dropped after its runtime is gone, but not while the runtime is being destroyed.)
+        owner_->rouse_owner();
+    }
+    unref(late + 1);
+}
+
+void BufferRing::recycle_remote() noexcept {
+    if (remote_head_.load(std::memory_order_relaxed) == kNone) {
+        return;
+    }
+    const std::int64_t n = drain_remote(true);
+    unref(n);
+}
+
+}  // namespace ringlb::core

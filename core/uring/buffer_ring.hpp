@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// BufferRing: one ring's provided-buffer ring (IORING_REGISTER_PBUF_RING), from which the
+// kernel picks a buffer when a multishot recv has data, so a connection that waits for data
+// holds no buffer at all.
+//
+// The model: `count` buffers of `buffer_bytes` in one page-aligned block, registered by hand
+// (liburing 2.3 has no setup helper) as buffer group 0 of its ring. The kernel takes buffers
+// at the ring's head; a CQE names the first one (and, for a bundle, how many consecutive ring
+// entries it filled). Each buffer handed out becomes a Buffer (lend()); destroying that Buffer
+// gives it back: on the owner thread straight into the ring, from other threads (a pump that
+// was stolen by another worker) through a lock-free stack the owner drains every loop turn.
+//
+// Lifetime: reference-counted, one for the Ring and one per lent buffer, so a Buffer that
+// outlives its worker (a result held past shutdown) still points at live memory.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/buffer.hpp"
+#include "core/result.hpp"
+
+struct io_uring;
+struct io_uring_buf_ring;
+
+namespace ringlb::core {
+
+class Ring;
+
+struct BufferRingOptions {
+    std::uint32_t count = 512;           // a power of two, at most 32768
+    std::uint32_t buffer_bytes = 16384;  // each
+};
+
+class BufferRing {
+public:
+    static constexpr std::uint16_t kGroup = 0;  // the buffer group id on its ring
+
+    /// Allocates and registers the buffers on `ring` (owner thread, before restrictions are
+    /// enabled). Fails with the errno of the registration (EINVAL before 5.19).
+    static Result<BufferRing*> create(io_uring& ring, const Ring* owner, BufferRingOptions o);
+    /// Called by the owning Ring as it goes: no more recycling; frees once nothing is lent.
+    void orphan() noexcept;
+
+    BufferRing(const BufferRing&) = delete;
+    BufferRing& operator=(const BufferRing&) = delete;
+
+    /// A Buffer for `len` bytes the kernel put in buffer `bid`. Owner thread (a CQE handler).
+    Buffer lend(std::uint16_t bid, std::size_t len) noexcept;
+    /// The buffer id `i` ring entries after `first_bid`'s entry: the rest of a bundle. Owner
+    /// thread, in the handler of the CQE that consumed them (see bundle_bid() in the .cpp).
+    std::uint16_t bundle_bid(std::uint16_t first_bid, std::uint32_t i) const noexcept;
+    /// Takes back a lent buffer. Any thread.
+    void give_back(std::uint16_t bid) noexcept;
+    /// Puts every buffer given back by other threads into the ring. Owner thread.
+    void recycle_remote() noexcept;
+    /// True when other threads gave buffers back since the last recycle_remote(). Any thread.
+    bool has_remote() const noexcept {
+        return remote_head_.load(std::memory_order_relaxed) != kNone;
+    }
+
+    std::uint32_t buffer_bytes() const noexcept { return buffer_bytes_; }
+    std::uint32_t count() const noexcept { return count_; }
+    /// Buffers lent and not yet given back (including those on the remote stack). Any thread.
+    std::uint32_t lent() const noexcept {
+        return static_cast<std::uint32_t>(refs_.load(std::memory_order_relaxed) - 1);
+    }
+
+private:
+    friend struct std::default_delete<BufferRing>;  // create()'s failure paths
+    BufferRing(const Ring* owner, BufferRingOptions o);
+    ~BufferRing();
+    void add_to_ring(std::uint16_t bid) noexcept;
+    void unref(std::int64_t n) noexcept;
+    /// Empties the remote stack, into the ring (owner) or just counting; returns how many.
+    std::int64_t drain_remote(bool into_ring) noexcept;
+
+    static constexpr std::uint32_t kNone = 0xFFFFFFFF;
+
+    // Immutable after construction.
+    const Ring* owner_;
+    const std::uint32_t count_;
+    const std::uint32_t buffer_bytes_;
+    std::byte* memory_ = nullptr;           // count_ * buffer_bytes_, page-aligned
+    io_uring_buf_ring* entries_ = nullptr;  // count_ entries, page-aligned, shared with kernel
+
+    // Owner thread only.
+    std::unique_ptr<std::uint16_t[]> slot_of_;  // bid -> ring entry it was last put in
+    std::uint16_t tail_ = 0;                    // our copy of entries_->tail
+
+    // Any thread (atomics).
+    std::atomic<std::int64_t> refs_{1};  // the Ring's, plus one per lent buffer
+    std::atomic<bool> orphaned_{false};
+    std::atomic<std::uint32_t> remote_head_{kNone};  // stack of bids given back remotely
+    std::unique_ptr<std::atomic<std::uint32_t>[]> remote_next_;  // the stack's links, by bid
+};
+
+}  // namespace ringlb::core
