@@ -86,8 +86,19 @@ struct Listener {
     ProxyProtocol proxy_protocol;
 };
 
+/// How workers receive (runtime.io): read once at start-up.
+struct IoOptions {
+    /// A provided-buffer ring per worker with multishot recv: idle connections hold no
+    /// buffer. False: one buffer per connection and direction (listeners[].buffer_bytes).
+    bool buffer_ring = true;
+    bool bundles = true;                // recv bundles where the kernel has them (6.10+)
+    std::uint32_t ring_buffers = 1024;  // per worker; a power of two
+    std::uint32_t ring_buffer_bytes = 16384;
+};
+
 struct Config {
     std::uint32_t workers = 0;  // 0: one per CPU
+    IoOptions io;
     /// After SIGTERM/SIGINT: how long open connections may finish before ringlbd exits.
     std::uint32_t drain_timeout_ms = 30000;
     std::string metrics_listen = "127.0.0.1:9810";

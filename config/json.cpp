@@ -409,10 +409,28 @@ core::Result<Config, ConfigErrors> parse(std::string_view json_text) {
         return core::Unexpected(std::move(errors));
     }
     if (root.contains("runtime")
-        && r.object(root["runtime"], "runtime", {"workers", "drain_timeout_ms"})) {
+        && r.object(root["runtime"], "runtime", {"workers", "drain_timeout_ms", "io"})) {
         cfg.workers = r.uint(root["runtime"], "runtime", "workers", 0, 1024, 0);
         cfg.drain_timeout_ms = r.uint(
                 root["runtime"], "runtime", "drain_timeout_ms", 0, 3'600'000, cfg.drain_timeout_ms);
+        const json& rt = root["runtime"];
+        if (rt.contains("io")
+            && r.object(
+                    rt["io"],
+                    "runtime.io",
+                    {"buffer_ring", "bundles", "ring_buffers", "ring_buffer_bytes"})) {
+            const json& io = rt["io"];
+            IoOptions& o = cfg.io;
+            o.buffer_ring = r.boolean(io, "runtime.io", "buffer_ring", o.buffer_ring);
+            o.bundles = r.boolean(io, "runtime.io", "bundles", o.bundles);
+            o.ring_buffers = r.uint(io, "runtime.io", "ring_buffers", 2, 32768, o.ring_buffers);
+            if ((o.ring_buffers & (o.ring_buffers - 1)) != 0) {
+                r.error("runtime.io.ring_buffers",
+                        std::to_string(o.ring_buffers) + " is not a power of two");
+            }
+            o.ring_buffer_bytes = r.uint(
+                    io, "runtime.io", "ring_buffer_bytes", 1024, 1024 * 1024, o.ring_buffer_bytes);
+        }
     }
     if (root.contains("metrics") && r.object(root["metrics"], "metrics", {"listen"})) {
         if (auto a = r.address(

@@ -7,9 +7,11 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 
 #include "core/buffer.hpp"
 #include "core/io/recv.hpp"
+#include "core/io/recv_stream.hpp"
 #include "core/io/send.hpp"
 #include "core/io/shutdown.hpp"
 #include "core/join_handle.hpp"
@@ -72,21 +74,47 @@ private:
 };
 
 // One direction: from `from` to `to`, chunk by chunk, until EOF (propagated as SHUT_WR) or an
-// error (the PumpEnd marks the flow broken).
+// error (the PumpEnd marks the flow broken). Chunks come from a RecvStream on the worker's
+// buffer ring, or, without one, from recv into this direction's own buffer (allocated at the
+// first byte). No allocation per chunk: the loop awaits operations, never sub-tasks, except
+// on the rare back-off paths.
 // `flow` is a parameter so the frame owns it; parameters outlive the body's locals (PumpEnd).
 Task<void>
 pump(int from,
      int to,
      std::shared_ptr<Flow> flow,
-     std::size_t buffer_bytes,
+     ForwardOptions options,
      std::uint64_t Flow::*bytes,
-     PerWorker<ForwardedBytes>* counters,
      std::atomic<std::uint64_t> ForwardedBytes::*counter) {
     PumpEnd end(*flow);
-    Buffer buf = Buffer::allocate(buffer_bytes);
+    std::optional<RecvStream> stream;
+    if (options.buffer_ring) {
+        stream.emplace(from, options.max_queued);
+    }
+    Buffer own;
     for (;;) {
-        Received in = co_await recv(from, std::move(buf));
-        buf = std::move(in.buf);
+        Received in;
+        if (stream) {
+            in = co_await stream->next();
+            if (in.n.is(std::errc::operation_not_supported)) {
+                stream.reset();  // this worker has no buffer ring: the fallback, for good
+                continue;
+            }
+            if (in.n.is(std::errc::resource_unavailable_try_again)) {
+                continue;  // the recv paused and ended with nothing queued: arm it again
+            }
+            if (in.n.is(std::errc::no_buffer_space)) {
+                // Every ring buffer is out (slow readers): wait for some to come back.
+                co_await back_off(std::chrono::milliseconds(1));
+                continue;
+            }
+        } else {
+            if (own.empty()) {
+                own = Buffer::allocate(options.buffer_bytes);
+            }
+            in = co_await recv(from, std::move(own));
+            own = std::move(in.buf);
+        }
         if (!in.n) {
             if (in.n.is(std::errc::device_or_resource_busy)) {
                 co_await back_off(std::chrono::milliseconds(1));
@@ -107,6 +135,7 @@ pump(int from,
             co_return;
         }
         flow->touch();
+        Buffer buf = stream ? std::move(in.buf) : std::move(own);
         std::size_t off = 0;
         while (off < n) {
             Sent out = co_await send(to, std::move(buf), off, n - off);
@@ -121,11 +150,15 @@ pump(int from,
             off += static_cast<std::size_t>(out.n.value());
             flow->touch();  // a slow reader that takes part of a chunk is not idle
         }
-        (*flow).*bytes += n;
-        if (counters != nullptr) {
-            add_single_writer(counters->mine().*counter, n);
+        if (buf.is_provided()) {
+            buf.reset();  // back to its ring now, not at the next chunk
+        } else {
+            own = std::move(buf);
         }
-        flow->touch();
+        (*flow).*bytes += n;
+        if (options.counters != nullptr) {
+            add_single_writer(options.counters->mine().*counter, n);
+        }
     }
 }
 
@@ -155,17 +188,15 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
             pump(client_fd,
                  backend_fd,
                  flow,
-                 options.buffer_bytes,
+                 options,
                  &Flow::client_to_backend,
-                 options.counters,
                  &ForwardedBytes::client_to_backend));
     JoinHandle<void> downstream = spawn(
             pump(backend_fd,
                  client_fd,
                  flow,
-                 options.buffer_bytes,
+                 options,
                  &Flow::backend_to_client,
-                 options.counters,
                  &ForwardedBytes::backend_to_client));
     // If this frame is destroyed first (runtime shutdown), the pumps must not run on.
     AbortOnExit stop_pumps{upstream, downstream};

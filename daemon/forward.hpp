@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // forward(): relays bytes both ways between a client and a backend socket until both
-// directions have ended. Each direction is a pump task: one recv, then sends until that chunk
-// is out, then the next recv; so a socket has at most one recv and one send in flight, order
-// is kept, and a connection buffers at most one chunk per direction (backpressure: a slow
-// reader stops the reads on the other side). EOF is propagated as shutdown(SHUT_WR), so a
-// half-closed connection keeps flowing the other way; an error or reset on either side ends
-// both directions and the caller resets both sockets.
+// directions have ended. Each direction is a pump task: it takes the next received chunk, then
+// sends until that chunk is out; so a socket has at most one send in flight, order is kept,
+// and a direction holds at most a few chunks (backpressure: a slow reader stops the reads on
+// the other side). Chunks come from a multishot recv into the worker's buffer ring, or, as the
+// fallback, from one recv at a time into the direction's own buffer. EOF is propagated as
+// shutdown(SHUT_WR), so a half-closed connection keeps flowing the other way; an error or reset on
+// either side ends both directions and the caller resets both sockets.
 #pragma once
 
 #include <atomic>
@@ -25,7 +26,12 @@ struct ForwardedBytes {
 };
 
 struct ForwardOptions {
-    std::size_t buffer_bytes = 16384;   // per direction
+    /// Receive through the worker's provided-buffer ring (core::RecvStream): no buffer is
+    /// held while a direction waits for data. Off, or on a worker without a ring: one
+    /// buffer of buffer_bytes per direction, allocated at its first byte.
+    bool buffer_ring = true;
+    std::uint32_t max_queued = 4;       // ring buffers a direction may hold before it pauses
+    std::size_t buffer_bytes = 16384;   // per direction, without the ring
     std::chrono::milliseconds idle{0};  // no byte either way for this long ends it; 0: never
     PerWorker<ForwardedBytes>* counters = nullptr;  // optional; must outlive the pumps
 };

@@ -86,6 +86,24 @@ void drain(const daemon::Proxy& proxy, milliseconds timeout, const sigset_t& sig
 }
 
 // True while every worker's loop turned within `limit` (a worker stuck in a task does not).
+// What the workers' rings ended up with, for the start-up log: an operator (and the tests)
+// can tell which receive path runs on this kernel.
+std::string describe_io(const core::RingFeatures& f, const config::IoOptions& io) {
+    std::string s = f.defer_taskrun ? "DEFER_TASKRUN" : "COOP_TASKRUN";
+    if (f.buffer_ring) {
+        s += ", multishot recv into a ring of " + std::to_string(io.ring_buffers) + " x "
+                + std::to_string(io.ring_buffer_bytes) + " B buffers per worker";
+        s += f.bundles ? ", recv bundles" : ", no recv bundles";
+        if (!f.bundles && io.bundles) {
+            s += f.recvsend_bundle ? " (they need DEFER_TASKRUN)" : " (kernel before 6.10)";
+        }
+    } else {
+        s += io.buffer_ring ? ", recv into per-connection buffers (no buffer ring: kernel)"
+                            : ", recv into per-connection buffers (runtime.io.buffer_ring off)";
+    }
+    return s;
+}
+
 bool workers_alive(const core::Runtime& rt, milliseconds limit) {
     std::vector<std::int64_t> beats;
     for (unsigned i = 0; i < rt.worker_count(); ++i) {
@@ -124,6 +142,9 @@ int main(int argc, char** argv) {
     // Every idle connection keeps two receives in flight, each with a CQE to come: size the
     // completion queue for that (the kernel clamps it to its maximum).
     rt_options.ring.cq_entries = 65536;
+    rt_options.ring.provided_buffers = cfg->io.buffer_ring;
+    rt_options.ring.allow_bundles = cfg->io.bundles;
+    rt_options.ring.buffers = {cfg->io.ring_buffers, cfg->io.ring_buffer_bytes};
     // Under the watchdog, idle workers turn their loop often enough to prove they are alive.
     rt_options.max_idle_wait = watchdog.count() > 0 ? watchdog / 8 : milliseconds(0);
     auto rt = core::Runtime::create(rt_options);
@@ -166,6 +187,7 @@ int main(int argc, char** argv) {
             cfg->listeners.size(),
             opts.config_path ? opts.config_path->c_str() : "(embedded default)",
             cfg->metrics_listen.c_str());
+    LOG_INFO("io: %s", describe_io((*rt)->worker(0).ring()->features(), cfg->io).c_str());
     daemon::notify_ready(daemon::status_line(**proxy));
 
     const milliseconds tick = watchdog.count() > 0 ? watchdog / 4 : milliseconds(5000);

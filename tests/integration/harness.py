@@ -62,6 +62,29 @@ def can_connect(port):
         return False
 
 
+# RINGLB_TEST_IO forces a receive path on every daemon a suite starts (meson runs the data
+# path suites once per path): "ring" (the default: buffer ring, bundles where the kernel has
+# them), "no_bundles", "no_ring" (per-connection buffers).
+IO_MODE = os.environ.get("RINGLB_TEST_IO", "ring")
+IO_MODES = {
+    "ring": ({}, "multishot recv into a ring"),
+    "no_bundles": ({"bundles": False}, "no recv bundles"),
+    "no_ring": ({"buffer_ring": False}, "recv into per-connection buffers"),
+}
+
+
+def with_io_mode(config):
+    config = dict(config)
+    extra, _ = IO_MODES[IO_MODE]
+    if extra:
+        runtime = dict(config.get("runtime", {}))
+        io = dict(runtime.get("io", {}))
+        io.update(extra)
+        runtime["io"] = io
+        config["runtime"] = runtime
+    return config
+
+
 class Daemon:
     """ringlbd on a config dict. Use as a context manager; stop() returns the exit status."""
 
@@ -69,7 +92,7 @@ class Daemon:
         self.dir = tempfile.TemporaryDirectory(prefix="ringlb-it-")
         self.config_path = os.path.join(self.dir.name, "ringlb.json")
         self.admin_socket = os.path.join(self.dir.name, "admin.sock")
-        config = dict(config)
+        config = with_io_mode(config)
         config.setdefault("admin", {"socket": self.admin_socket})
         config.setdefault("metrics", {"listen": f"127.0.0.1:{free_port()}"})
         self.admin_socket = config["admin"]["socket"]
@@ -96,6 +119,11 @@ class Daemon:
         if self.proc.poll() is not None or not ok:
             self.kill()
             raise AssertionError("ringlbd did not start:\n" + self.log_text())
+        # The forced receive path is the one that runs (a silent fallback would test nothing).
+        expected = IO_MODES[IO_MODE][1]
+        if not wait_until(lambda: "io: " in self.log_text()) or expected not in self.log_text():
+            self.kill()
+            raise AssertionError(f"ringlbd is not on the {IO_MODE} path:\n" + self.log_text())
         return self
 
     def _limits(self):
@@ -127,7 +155,7 @@ class Daemon:
 
     def write_config(self, config):
         """Replaces the config file (for reload tests); keeps the admin socket and metrics."""
-        config = dict(config)
+        config = with_io_mode(config)
         config.setdefault("admin", {"socket": self.admin_socket})
         config.setdefault("metrics", {"listen": f"127.0.0.1:{self.metrics_port}"})
         tmp = self.config_path + ".tmp"
