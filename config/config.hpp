@@ -82,6 +82,9 @@ struct Listener {
     /// Bytes buffered per direction of a connection: ringlbd holds at most 2 x this much of a
     /// connection's data (it reads again only once the last read has been sent on).
     std::uint32_t buffer_bytes = 16384;
+    /// Relay with splice (socket -> pipe -> socket in the kernel) instead of receiving into
+    /// buffers: a pipe per direction while data flows, and io-wq threads doing the moves.
+    bool splice = false;
     Timeouts timeouts;
     ProxyProtocol proxy_protocol;
 };

@@ -2,8 +2,11 @@
 // forward(): two pump tasks and the session-side wait for them (end, failure or idleness).
 #include "daemon/forward.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -14,9 +17,11 @@
 #include "core/io/recv_stream.hpp"
 #include "core/io/send.hpp"
 #include "core/io/shutdown.hpp"
+#include "core/io/splice.hpp"
 #include "core/join_handle.hpp"
 #include "core/sync/event.hpp"
 #include "core/timer.hpp"
+#include "core/unique_fd.hpp"
 #include "core/yield.hpp"
 #include "daemon/back_off.hpp"
 
@@ -73,6 +78,29 @@ private:
     bool clean_ = false;
 };
 
+// Adds a forwarded chunk to the connection's and the worker's byte counts.
+void count(
+        Flow& flow,
+        std::uint64_t Flow::*bytes,
+        PerWorker<ForwardedBytes>* counters,
+        std::atomic<std::uint64_t> ForwardedBytes::*counter,
+        std::size_t n) noexcept {
+    flow.*bytes += n;
+    if (counters != nullptr) {
+        add_single_writer(counters->mine().*counter, n);
+    }
+}
+
+// Propagates EOF to `to` as shutdown(SHUT_WR); true once done.
+Task<bool> shut_write(int to) {
+    IoResult shut = co_await core::shutdown(to, SHUT_WR);
+    while (shut.is(std::errc::device_or_resource_busy)) {
+        co_await back_off(std::chrono::milliseconds(1));
+        shut = co_await core::shutdown(to, SHUT_WR);
+    }
+    co_return shut.has_value();
+}
+
 // One direction: from `from` to `to`, chunk by chunk, until EOF (propagated as SHUT_WR) or an
 // error (the PumpEnd marks the flow broken). Chunks come from a RecvStream on the worker's
 // buffer ring, or, without one, from recv into this direction's own buffer (allocated at the
@@ -124,12 +152,7 @@ pump(int from,
         }
         const std::size_t n = static_cast<std::size_t>(in.n.value());
         if (n == 0) {
-            IoResult shut = co_await core::shutdown(to, SHUT_WR);
-            while (shut.is(std::errc::device_or_resource_busy)) {
-                co_await back_off(std::chrono::milliseconds(1));
-                shut = co_await core::shutdown(to, SHUT_WR);
-            }
-            if (shut) {
+            if (co_await shut_write(to)) {
                 end.mark_clean();
             }
             co_return;
@@ -155,10 +178,123 @@ pump(int from,
         } else {
             own = std::move(buf);
         }
-        (*flow).*bytes += n;
-        if (options.counters != nullptr) {
-            add_single_writer(options.counters->mine().*counter, n);
+        count(*flow, bytes, options.counters, counter, n);
+    }
+}
+
+// One chunk from `from` to `to` through a buffer of its own: bytes sent; 0 after EOF (shut
+// down on `to`); -1 on an error or reset. The splice path's way out when it has no pipe.
+Task<std::int64_t> relay_buffered_chunk(int from, int to, std::size_t buffer_bytes) {
+    for (;;) {
+        Received in = co_await recv(from, Buffer::allocate(buffer_bytes));
+        if (in.n.is(std::errc::device_or_resource_busy)) {
+            co_await back_off(std::chrono::milliseconds(1));
+            continue;
         }
+        if (!in.n) {
+            co_return -1;
+        }
+        const std::size_t n = static_cast<std::size_t>(in.n.value());
+        if (n == 0) {
+            co_return (co_await shut_write(to)) ? 0 : -1;
+        }
+        Sent out = co_await send_all(to, std::move(in.buf), n);
+        co_return out.n ? static_cast<std::int64_t>(n) : -1;
+    }
+}
+
+// One direction on the splice path: `from` -> pipe -> `to`, all inside the kernel. The pipe
+// exists only while data keeps coming: after each chunk the pump tries the next splice at
+// once, and only when that finds the socket empty (-EAGAIN) does it close the pipe and poll,
+// so an idle connection holds no pipe. The sockets are non-blocking: a splice never parks an
+// io-wq thread on an empty socket or a full peer; a poll waits instead.
+Task<void> splice_pump(
+        int from,
+        int to,
+        std::shared_ptr<Flow> flow,
+        ForwardOptions options,
+        std::uint64_t Flow::*bytes,
+        std::atomic<std::uint64_t> ForwardedBytes::*counter) {
+    PumpEnd end(*flow);
+    UniqueFd pipe_out;  // read end
+    UniqueFd pipe_in;   // write end
+    bool flowing = false;
+    for (;;) {
+        if (!flowing) {
+            pipe_out.reset();
+            pipe_in.reset();
+            IoResult ready = co_await poll(from, POLLIN | POLLRDHUP);
+            if (!ready) {
+                if (ready.is(std::errc::device_or_resource_busy)) {
+                    co_await back_off(std::chrono::milliseconds(1));
+                    continue;
+                }
+                co_return;
+            }
+        }
+        if (!pipe_in) {
+            int fds[2];
+            if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+                // No descriptor for a pipe: relay this chunk through a buffer instead. Waiting
+                // for a pipe could wait forever: every session may be in the same place, and
+                // only a session that finishes frees descriptors.
+                const std::int64_t n =
+                        co_await relay_buffered_chunk(from, to, options.buffer_bytes);
+                if (n <= 0) {
+                    if (n == 0) {
+                        end.mark_clean();
+                    }
+                    co_return;
+                }
+                count(*flow, bytes, options.counters, counter, static_cast<std::size_t>(n));
+                flowing = false;
+                continue;
+            }
+            pipe_out.reset(fds[0]);
+            pipe_in.reset(fds[1]);
+        }
+        IoResult in = co_await splice(from, pipe_in.get(), options.splice_bytes);
+        if (!in) {
+            if (in.is(std::errc::resource_unavailable_try_again)) {
+                flowing = false;  // drained: give the pipe back and wait for data
+                continue;
+            }
+            if (in.is(std::errc::device_or_resource_busy)) {
+                co_await back_off(std::chrono::milliseconds(1));
+                continue;
+            }
+            co_return;  // reset or error: broken
+        }
+        const std::size_t n = static_cast<std::size_t>(in.value());
+        if (n == 0) {
+            if (co_await shut_write(to)) {
+                end.mark_clean();
+            }
+            co_return;
+        }
+        flow->touch();
+        std::size_t left = n;
+        while (left > 0) {
+            IoResult out = co_await splice(pipe_out.get(), to, static_cast<std::uint32_t>(left));
+            if (!out) {
+                if (out.is(std::errc::resource_unavailable_try_again)) {
+                    IoResult writable = co_await poll(to, POLLOUT);
+                    if (!writable && !writable.is(std::errc::device_or_resource_busy)) {
+                        co_return;
+                    }
+                    continue;
+                }
+                if (out.is(std::errc::device_or_resource_busy)) {
+                    co_await back_off(std::chrono::milliseconds(1));
+                    continue;
+                }
+                co_return;  // the reader is gone: broken
+            }
+            left -= static_cast<std::size_t>(out.value());
+            flow->touch();
+        }
+        count(*flow, bytes, options.counters, counter, n);
+        flowing = true;
     }
 }
 
@@ -184,20 +320,21 @@ void arm_reset_on_close(int fd) noexcept {
 
 Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options) {
     auto flow = std::make_shared<Flow>();
+    auto* run = options.splice ? &splice_pump : &pump;
     JoinHandle<void> upstream = spawn(
-            pump(client_fd,
-                 backend_fd,
-                 flow,
-                 options,
-                 &Flow::client_to_backend,
-                 &ForwardedBytes::client_to_backend));
+            run(client_fd,
+                backend_fd,
+                flow,
+                options,
+                &Flow::client_to_backend,
+                &ForwardedBytes::client_to_backend));
     JoinHandle<void> downstream = spawn(
-            pump(backend_fd,
-                 client_fd,
-                 flow,
-                 options,
-                 &Flow::backend_to_client,
-                 &ForwardedBytes::backend_to_client));
+            run(backend_fd,
+                client_fd,
+                flow,
+                options,
+                &Flow::backend_to_client,
+                &ForwardedBytes::backend_to_client));
     // If this frame is destroyed first (runtime shutdown), the pumps must not run on.
     AbortOnExit stop_pumps{upstream, downstream};
     ForwardResult result;

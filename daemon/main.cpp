@@ -88,7 +88,8 @@ void drain(const daemon::Proxy& proxy, milliseconds timeout, const sigset_t& sig
 // True while every worker's loop turned within `limit` (a worker stuck in a task does not).
 // What the workers' rings ended up with, for the start-up log: an operator (and the tests)
 // can tell which receive path runs on this kernel.
-std::string describe_io(const core::RingFeatures& f, const config::IoOptions& io) {
+std::string describe_io(const core::RingFeatures& f, const config::Config& cfg) {
+    const config::IoOptions& io = cfg.io;
     std::string s = f.defer_taskrun ? "DEFER_TASKRUN" : "COOP_TASKRUN";
     if (f.buffer_ring) {
         s += ", multishot recv into a ring of " + std::to_string(io.ring_buffers) + " x "
@@ -100,6 +101,15 @@ std::string describe_io(const core::RingFeatures& f, const config::IoOptions& io
     } else {
         s += io.buffer_ring ? ", recv into per-connection buffers (no buffer ring: kernel)"
                             : ", recv into per-connection buffers (runtime.io.buffer_ring off)";
+    }
+    std::string spliced;
+    for (const config::Listener& l : cfg.listeners) {
+        if (l.splice) {
+            spliced += (spliced.empty() ? "" : ", ") + l.name;
+        }
+    }
+    if (!spliced.empty()) {
+        s += "; splice on listeners " + spliced;
     }
     return s;
 }
@@ -187,7 +197,7 @@ int main(int argc, char** argv) {
             cfg->listeners.size(),
             opts.config_path ? opts.config_path->c_str() : "(embedded default)",
             cfg->metrics_listen.c_str());
-    LOG_INFO("io: %s", describe_io((*rt)->worker(0).ring()->features(), cfg->io).c_str());
+    LOG_INFO("io: %s", describe_io((*rt)->worker(0).ring()->features(), *cfg).c_str());
     daemon::notify_ready(daemon::status_line(**proxy));
 
     const milliseconds tick = watchdog.count() > 0 ? watchdog / 4 : milliseconds(5000);

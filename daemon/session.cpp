@@ -113,6 +113,7 @@ struct SessionParams {
     std::chrono::milliseconds connect_timeout{0};
     std::chrono::milliseconds idle_timeout{0};
     std::size_t buffer_bytes = 0;
+    bool splice = false;
     config::ProxySend send_header = config::ProxySend::kOff;
     bool expect_header = false;
     bool peer_trusted = false;  // only meaningful with expect_header
@@ -127,6 +128,7 @@ SessionParams read_params(const ListenerState& listener, const SocketAddress& pe
             std::chrono::milliseconds(c.timeouts.connect_ms),
             std::chrono::milliseconds(c.timeouts.idle_ms),
             c.buffer_bytes,
+            c.splice,
             c.proxy_protocol.send,
             c.proxy_protocol.accept};
     if (p.expect_header) {
@@ -322,6 +324,7 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
             client.get(),
             backend.fd.get(),
             {.buffer_bytes = params.buffer_bytes,
+             .splice = params.splice,
              .idle = params.idle_timeout,
              .counters = &listener->bytes});
     cut_short.finished();

@@ -48,6 +48,8 @@ constexpr std::uint8_t kAllowedOps[] = {
         IORING_OP_LINK_TIMEOUT,
         IORING_OP_ASYNC_CANCEL,
         IORING_OP_READ,
+        IORING_OP_SPLICE,
+        IORING_OP_POLL_ADD,
 };
 
 // Restricts a ring created with IORING_SETUP_R_DISABLED, then enables it. False if the kernel

@@ -64,12 +64,13 @@ def can_connect(port):
 
 # RINGLB_TEST_IO forces a receive path on every daemon a suite starts (meson runs the data
 # path suites once per path): "ring" (the default: buffer ring, bundles where the kernel has
-# them), "no_bundles", "no_ring" (per-connection buffers).
+# them), "no_bundles", "no_ring" (per-connection buffers), "splice" (every listener splices).
 IO_MODE = os.environ.get("RINGLB_TEST_IO", "ring")
 IO_MODES = {
     "ring": ({}, "multishot recv into a ring"),
     "no_bundles": ({"bundles": False}, "no recv bundles"),
     "no_ring": ({"buffer_ring": False}, "recv into per-connection buffers"),
+    "splice": ({}, "splice on listeners"),  # and every listener gets "splice": true
 }
 
 
@@ -82,6 +83,8 @@ def with_io_mode(config):
         io.update(extra)
         runtime["io"] = io
         config["runtime"] = runtime
+    if IO_MODE == "splice":
+        config["listeners"] = [dict(l, splice=True) for l in config.get("listeners", [])]
     return config
 
 
