@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <memory>
-#include <optional>
 
 #include "core/buffer.hpp"
 #include "core/io/recv.hpp"
@@ -22,6 +21,7 @@
 #include "core/sync/event.hpp"
 #include "core/timer.hpp"
 #include "core/unique_fd.hpp"
+#include "core/uring/ring.hpp"
 #include "core/yield.hpp"
 #include "daemon/back_off.hpp"
 
@@ -101,89 +101,15 @@ Task<bool> shut_write(int to) {
     co_return shut.has_value();
 }
 
-// One direction: from `from` to `to`, chunk by chunk, until EOF (propagated as SHUT_WR) or an
-// error (the PumpEnd marks the flow broken). Chunks come from a RecvStream on the worker's
-// buffer ring, or, without one, from recv into this direction's own buffer (allocated at the
-// first byte). No allocation per chunk: the loop awaits operations, never sub-tasks, except
-// on the rare back-off paths.
+// The three pumps below each move one direction, `from` -> `to`, chunk by chunk, until EOF
+// (propagated as SHUT_WR) or an error (their PumpEnd then marks the flow broken). They differ
+// in where chunks live; each is its own coroutine so that its frame holds only its own path's
+// state (an idle connection keeps two pump frames). No allocation per chunk: the loops await
+// operations, never sub-tasks, except on rare paths (back-off, no pipe, no ring).
 // `flow` is a parameter so the frame owns it; parameters outlive the body's locals (PumpEnd).
-Task<void>
-pump(int from,
-     int to,
-     std::shared_ptr<Flow> flow,
-     ForwardOptions options,
-     std::uint64_t Flow::*bytes,
-     std::atomic<std::uint64_t> ForwardedBytes::*counter) {
-    PumpEnd end(*flow);
-    std::optional<RecvStream> stream;
-    if (options.buffer_ring) {
-        stream.emplace(from, options.max_queued);
-    }
-    Buffer own;
-    for (;;) {
-        Received in;
-        if (stream) {
-            in = co_await stream->next();
-            if (in.n.is(std::errc::operation_not_supported)) {
-                stream.reset();  // this worker has no buffer ring: the fallback, for good
-                continue;
-            }
-            if (in.n.is(std::errc::resource_unavailable_try_again)) {
-                continue;  // the recv paused and ended with nothing queued: arm it again
-            }
-            if (in.n.is(std::errc::no_buffer_space)) {
-                // Every ring buffer is out (slow readers): wait for some to come back.
-                co_await back_off(std::chrono::milliseconds(1));
-                continue;
-            }
-        } else {
-            if (own.empty()) {
-                own = Buffer::allocate(options.buffer_bytes);
-            }
-            in = co_await recv(from, std::move(own));
-            own = std::move(in.buf);
-        }
-        if (!in.n) {
-            if (in.n.is(std::errc::device_or_resource_busy)) {
-                co_await back_off(std::chrono::milliseconds(1));
-                continue;
-            }
-            co_return;  // reset or error: broken
-        }
-        const std::size_t n = static_cast<std::size_t>(in.n.value());
-        if (n == 0) {
-            if (co_await shut_write(to)) {
-                end.mark_clean();
-            }
-            co_return;
-        }
-        flow->touch();
-        Buffer buf = stream ? std::move(in.buf) : std::move(own);
-        std::size_t off = 0;
-        while (off < n) {
-            Sent out = co_await send(to, std::move(buf), off, n - off);
-            buf = std::move(out.buf);
-            if (!out.n) {
-                if (out.n.is(std::errc::device_or_resource_busy)) {
-                    co_await back_off(std::chrono::milliseconds(1));
-                    continue;
-                }
-                co_return;  // the reader is gone: broken
-            }
-            off += static_cast<std::size_t>(out.n.value());
-            flow->touch();  // a slow reader that takes part of a chunk is not idle
-        }
-        if (buf.is_provided()) {
-            buf.reset();  // back to its ring now, not at the next chunk
-        } else {
-            own = std::move(buf);
-        }
-        count(*flow, bytes, options.counters, counter, n);
-    }
-}
 
 // One chunk from `from` to `to` through a buffer of its own: bytes sent; 0 after EOF (shut
-// down on `to`); -1 on an error or reset. The splice path's way out when it has no pipe.
+// down on `to`); -1 on an error or reset. The way out for a pump without its ring or a pipe.
 Task<std::int64_t> relay_buffered_chunk(int from, int to, std::size_t buffer_bytes) {
     for (;;) {
         Received in = co_await recv(from, Buffer::allocate(buffer_bytes));
@@ -200,6 +126,118 @@ Task<std::int64_t> relay_buffered_chunk(int from, int to, std::size_t buffer_byt
         }
         Sent out = co_await send_all(to, std::move(in.buf), n);
         co_return out.n ? static_cast<std::int64_t>(n) : -1;
+    }
+}
+
+// The default path: chunks are buffers of the worker's ring, filled by a multishot recv; a
+// direction waiting for data holds none, and each goes back to the ring once sent.
+Task<void> ring_pump(
+        int from,
+        int to,
+        std::shared_ptr<Flow> flow,
+        ForwardOptions options,
+        std::uint64_t Flow::*bytes,
+        std::atomic<std::uint64_t> ForwardedBytes::*counter) {
+    PumpEnd end(*flow);
+    RecvStream stream(from, options.max_queued);
+    for (;;) {
+        Received in = co_await stream.next();
+        if (!in.n) {
+            if (in.n.is(std::errc::resource_unavailable_try_again)) {
+                continue;  // the recv paused and ended with nothing queued: arm it again
+            }
+            if (in.n.is(std::errc::no_buffer_space)
+                || in.n.is(std::errc::device_or_resource_busy)) {
+                // Every ring buffer is out (slow readers), or the ring is full: wait a little.
+                co_await back_off(std::chrono::milliseconds(1));
+                continue;
+            }
+            if (in.n.is(std::errc::operation_not_supported)) {
+                // Stolen by a worker whose ring has no buffers (its registration failed).
+                const std::int64_t n =
+                        co_await relay_buffered_chunk(from, to, options.buffer_bytes);
+                if (n <= 0) {
+                    if (n == 0) {
+                        end.mark_clean();
+                    }
+                    co_return;
+                }
+                count(*flow, bytes, options.counters, counter, static_cast<std::size_t>(n));
+                continue;
+            }
+            co_return;  // reset or error: broken
+        }
+        const std::size_t n = static_cast<std::size_t>(in.n.value());
+        if (n == 0) {
+            if (co_await shut_write(to)) {
+                end.mark_clean();
+            }
+            co_return;
+        }
+        flow->touch();
+        std::size_t off = 0;
+        while (off < n) {
+            Sent out = co_await send(to, std::move(in.buf), off, n - off);
+            in.buf = std::move(out.buf);
+            if (!out.n) {
+                if (out.n.is(std::errc::device_or_resource_busy)) {
+                    co_await back_off(std::chrono::milliseconds(1));
+                    continue;
+                }
+                co_return;  // the reader is gone: broken
+            }
+            off += static_cast<std::size_t>(out.n.value());
+            flow->touch();  // a slow reader that takes part of a chunk is not idle
+        }
+        in.buf.reset();  // back to its ring now, not at the next chunk
+        count(*flow, bytes, options.counters, counter, n);
+    }
+}
+
+// The fallback path (runtime.io.buffer_ring off, or no ring on this kernel): one recv at a time
+// into this direction's own buffer, then sends until that chunk is out.
+Task<void> buffer_pump(
+        int from,
+        int to,
+        std::shared_ptr<Flow> flow,
+        ForwardOptions options,
+        std::uint64_t Flow::*bytes,
+        std::atomic<std::uint64_t> ForwardedBytes::*counter) {
+    PumpEnd end(*flow);
+    Buffer buf = Buffer::allocate(options.buffer_bytes);
+    for (;;) {
+        Received in = co_await recv(from, std::move(buf));
+        buf = std::move(in.buf);
+        if (!in.n) {
+            if (in.n.is(std::errc::device_or_resource_busy)) {
+                co_await back_off(std::chrono::milliseconds(1));
+                continue;
+            }
+            co_return;  // reset or error: broken
+        }
+        const std::size_t n = static_cast<std::size_t>(in.n.value());
+        if (n == 0) {
+            if (co_await shut_write(to)) {
+                end.mark_clean();
+            }
+            co_return;
+        }
+        flow->touch();
+        std::size_t off = 0;
+        while (off < n) {
+            Sent out = co_await send(to, std::move(buf), off, n - off);
+            buf = std::move(out.buf);
+            if (!out.n) {
+                if (out.n.is(std::errc::device_or_resource_busy)) {
+                    co_await back_off(std::chrono::milliseconds(1));
+                    continue;
+                }
+                co_return;  // the reader is gone: broken
+            }
+            off += static_cast<std::size_t>(out.n.value());
+            flow->touch();
+        }
+        count(*flow, bytes, options.counters, counter, n);
     }
 }
 
@@ -320,7 +358,9 @@ void arm_reset_on_close(int fd) noexcept {
 
 Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options) {
     auto flow = std::make_shared<Flow>();
-    auto* run = options.splice ? &splice_pump : &pump;
+    auto* run = options.splice                                               ? &splice_pump
+            : (options.buffer_ring && Ring::current()->buffers() != nullptr) ? &ring_pump
+                                                                             : &buffer_pump;
     JoinHandle<void> upstream = spawn(
             run(client_fd,
                 backend_fd,

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <linux/time_types.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -43,7 +44,13 @@ struct alignas(16) OpState {
     // Lifetime: kernel-visible memory, valid until the last CQE naming this state arrives.
     Buffer buf;
     __kernel_timespec ts{};
-    sockaddr_storage addr{};
+    // Sized for IPv4 and IPv6, the only families ringlb connects to (not sockaddr_storage:
+    // every OpState, including each connection's two recv streams, would carry 100 bytes
+    // more).
+    union {
+        sockaddr_in v4;
+        sockaddr_in6 v6;
+    } addr{};
     socklen_t addrlen = 0;
 
     /// How to free a state that is not a pooled plain OpState (streams); null for pooled.
