@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <optional>
 #include <utility>
 
 #include "core/io/close.hpp"
@@ -246,18 +247,26 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
     co_return Connected{};
 }
 
-}  // namespace
+// What a session keeps while its bytes flow. Everything else the set-up needs (addresses,
+// the PROXY header, the balancer's state) lives in set_up()'s frame, which is gone by then: an
+// idle proxied connection keeps only this, the forward() frames and the pumps.
+struct Ready {
+    Connected backend;
+    std::shared_ptr<const Pool> pool;  // keeps the backend (its BackendState) alive
+    ForwardOptions forward;
+};
 
-Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listener) {
-    ActiveSession counted(*listener);
-    const Clock::time_point start = Clock::now();
-    const Result<SocketAddress> peer = peer_address(client.get());
+// Reads the client's PROXY header if one is expected, picks and connects a backend, and sends
+// our own header and any early payload. Nothing (and the client is closed) when it fails.
+Task<std::optional<Ready>> set_up(int client, ListenerState& listener_state) {
+    ListenerState* listener = &listener_state;
+    const Result<SocketAddress> peer = peer_address(client);
     if (!peer) {
-        co_return;  // the client is already gone
+        co_return std::nullopt;  // the client is already gone
     }
     const SessionParams params = read_params(*listener, *peer);
     if (params.pool == nullptr) {
-        co_return;
+        co_return std::nullopt;
     }
     // The client as the backend should see it: the connection's peer, or the address a
     // trusted PROXY protocol header carries (then also for maglev and the logs).
@@ -270,14 +279,14 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
             LOG_WARN(
                     "client %s: not in proxy_protocol.trusted; closing it",
                     peer->to_string().c_str());
-            co_return;
+            co_return std::nullopt;
         }
-        received = co_await read_proxy_header(client.get(), params.connect_timeout);
+        received = co_await read_proxy_header(client, params.connect_timeout);
         if (!received.error.empty()) {
             listener->rejected_proxy.fetch_add(1, std::memory_order_relaxed);
             LOG_WARN(
                     "client %s: %s; closing it", peer->to_string().c_str(), received.error.c_str());
-            co_return;
+            co_return std::nullopt;
         }
         if (received.header.source) {
             origin = *received.header.source;
@@ -287,7 +296,7 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
     Connected backend = co_await connect_backend(params, *listener, origin);
     if (!backend.fd && backend.queue_rejected) {
         listener->rejected_queue.fetch_add(1, std::memory_order_relaxed);
-        co_return;
+        co_return std::nullopt;
     }
     if (!backend.fd) {
         listener->no_backend.fetch_add(1, std::memory_order_relaxed);
@@ -295,10 +304,10 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
                 "pool %s: no backend reachable for client %s; closing it",
                 params.pool->name().c_str(),
                 origin.to_string().c_str());
-        co_return;  // `client` closes: the client sees the connection end, not a hang
+        co_return std::nullopt;  // the client closes: it sees the connection end, not a hang
     }
     if (params.send_header != config::ProxySend::kOff) {
-        const Result<SocketAddress> local = local_address(client.get());
+        const Result<SocketAddress> local = local_address(client);
         const SocketAddress destination = carried_destination ? *carried_destination
                 : local                                       ? *local
                                                               : origin;
@@ -306,7 +315,7 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
                                                                             : ProxyVersion::kV2;
         IoResult sent = co_await write_proxy_header(backend.fd.get(), v, origin, destination);
         if (!sent) {
-            co_return;  // the backend is gone already: closing both is all there is to do
+            co_return std::nullopt;  // the backend is gone already: close both
         }
     }
     if (received.leftover_bytes > 0) {
@@ -314,30 +323,44 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
         Sent early = co_await send_all(
                 backend.fd.get(), std::move(received.leftover), received.leftover_bytes);
         if (!early.n) {
-            co_return;
+            co_return std::nullopt;
         }
     }
-    set_relay_options(client.get());
-    set_relay_options(backend.fd.get());
-    ResetUnlessFinished cut_short(client.get(), backend.fd.get());  // after backend: runs first
-    const ForwardResult done = co_await forward(
-            client.get(),
-            backend.fd.get(),
+    co_return Ready{
+            std::move(backend),
+            params.pool,
             {.buffer_bytes = params.buffer_bytes,
              .splice = params.splice,
              .idle = params.idle_timeout,
-             .counters = &listener->bytes});
+             .counters = &listener->bytes}};
+}
+
+}  // namespace
+
+Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listener) {
+    ActiveSession counted(*listener);
+    const Clock::time_point start = Clock::now();
+    std::optional<Ready> ready = co_await set_up(client.get(), *listener);
+    if (!ready) {
+        co_return;
+    }
+    UniqueFd& backend = ready->backend.fd;
+    set_relay_options(client.get());
+    set_relay_options(backend.get());
+    ResetUnlessFinished cut_short(client.get(), backend.get());  // after backend: runs first
+    const ForwardResult done = co_await forward(client.get(), backend.get(), ready->forward);
     cut_short.finished();
     if (done.end == ForwardEnd::kReset) {
         arm_reset_on_close(client.get());
-        arm_reset_on_close(backend.fd.get());
+        arm_reset_on_close(backend.get());
     } else if (done.end == ForwardEnd::kIdle) {
+        const Result<SocketAddress> peer = peer_address(client.get());
         LOG_DEBUG(
                 "client %s idle for %lld ms; closing",
-                peer->to_string().c_str(),
-                static_cast<long long>(params.idle_timeout.count()));
+                peer ? peer->to_string().c_str() : "(gone)",
+                static_cast<long long>(ready->forward.idle.count()));
     }
-    IoResult closed = co_await core::close(std::move(backend.fd));
+    IoResult closed = co_await core::close(std::move(backend));
     (void)closed;
     closed = co_await core::close(std::move(client));
     (void)closed;

@@ -33,8 +33,8 @@ std::atomic<bool> g_trace{false};  // print each allocation's size (set-up of co
 void* counted(void* p) {
     if (p != nullptr) {
         g_allocs.fetch_add(1, std::memory_order_relaxed);
-        g_live_bytes.fetch_add(static_cast<std::int64_t>(malloc_usable_size(p)),
-                               std::memory_order_relaxed);
+        g_live_bytes.fetch_add(
+                static_cast<std::int64_t>(malloc_usable_size(p)), std::memory_order_relaxed);
         if (g_trace.load(std::memory_order_relaxed)) {
             std::fprintf(stderr, "  alloc %zu\n", malloc_usable_size(p));
         }
@@ -44,8 +44,8 @@ void* counted(void* p) {
 
 void uncount(void* p) {
     if (p != nullptr) {
-        g_live_bytes.fetch_sub(static_cast<std::int64_t>(malloc_usable_size(p)),
-                               std::memory_order_relaxed);
+        g_live_bytes.fetch_sub(
+                static_cast<std::int64_t>(malloc_usable_size(p)), std::memory_order_relaxed);
     }
 }
 
@@ -242,12 +242,13 @@ void run(const Path& path, int connections) {
     const double idle_bytes = static_cast<double>(b1 - b0) / connections;
     const double small_chunks = 2.0 * kRoundTrips;
     const double bulk_chunks = static_cast<double>(kBulk) / 16384.0;  // at least this many
-    std::printf("| %s | %.1f | %.0f | %.4f | %.4f |\n",
-                path.name,
-                per_conn_allocs,
-                idle_bytes,
-                static_cast<double>(a3 - a2) / small_chunks,
-                static_cast<double>(a5 - a4) / bulk_chunks);
+    std::printf(
+            "| %s | %.1f | %.0f | %.4f | %.4f |\n",
+            path.name,
+            per_conn_allocs,
+            idle_bytes,
+            static_cast<double>(a3 - a2) / small_chunks,
+            static_cast<double>(a5 - a4) / bulk_chunks);
     (*rt)->shutdown();
 }
 
@@ -256,9 +257,8 @@ void run(const Path& path, int connections) {
 int main(int argc, char** argv) {
     const int connections = argc > 1 ? std::atoi(argv[1]) : 2000;
     std::printf("forward() on %d connections (socketpairs, 1 worker)\n\n", connections);
-    std::printf(
-            "| receive path | allocations per connection (set-up) | heap bytes per idle "
-            "connection | allocations per small chunk | allocations per 16 KiB of bulk |\n");
+    std::printf("| receive path | allocations per connection (set-up) | heap bytes per idle "
+                "connection | allocations per small chunk | allocations per 16 KiB of bulk |\n");
     std::printf("|---|---:|---:|---:|---:|\n");
     const Path paths[] = {
             {"buffer ring (default)", true, false},
