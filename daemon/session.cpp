@@ -251,8 +251,9 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
 // the PROXY header, the balancer's state) lives in set_up()'s frame, which is gone by then: an
 // idle proxied connection keeps only this, the forward() frames and the pumps.
 struct Ready {
+    // First, so it goes last: it keeps the BackendState that `backend`'s slot counts in.
+    std::shared_ptr<const Pool> pool;
     Connected backend;
-    std::shared_ptr<const Pool> pool;  // keeps the backend (its BackendState) alive
     ForwardOptions forward;
 };
 
@@ -327,8 +328,8 @@ Task<std::optional<Ready>> set_up(int client, ListenerState& listener_state) {
         }
     }
     co_return Ready{
-            std::move(backend),
             params.pool,
+            std::move(backend),
             {.buffer_bytes = params.buffer_bytes,
              .splice = params.splice,
              .idle = params.idle_timeout,
