@@ -185,7 +185,14 @@ bool RecvStream::NextOp::await_suspend(std::coroutine_handle<> h) noexcept {
         s.ring = ring;
         s.pool = ring->buffers();
         s.user_data = user_data::encode(CompletionKind::kRecvStream, &s);
-        io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
+        if (ring->features().defer_taskrun) {
+            io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
+        } else {
+            // Without DEFER_TASKRUN (kernels before 6.1, or forced) the kernel runs a multishot
+            // recv's retries whenever this thread enters it, so the pause's cancel can arrive
+            // after a whole ring's worth of buffers: one recv per next() keeps the bound.
+            io_uring_prep_recv(sqe, s.fd, nullptr, 0, 0);
+        }
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = BufferRing::kGroup;
         s.bundled = ring->features().bundles;

@@ -7,6 +7,9 @@
 // for a recv bundle, each of its buffers) is queued as a Buffer that goes back to its ring
 // when the consumer drops it, typically right after the peer's send completed.
 //
+// Without DEFER_TASKRUN the stream arms a single-shot recv per next() instead (same buffer
+// ring, same results): see recv_stream.cpp.
+//
 // Backpressure: when `max_queued` buffers wait unconsumed, the stream cancels its recv, so a
 // slow reader stops the reads on this socket (TCP flow control does the rest) instead of
 // draining the worker's buffers; the next next() on an empty queue arms it again. It also

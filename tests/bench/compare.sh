@@ -220,6 +220,7 @@ next_port; R_METRICS=$NEXT_PORT
 next_port; ALT_HTTP=$NEXT_PORT; next_port; ALT_METRICS=$NEXT_PORT
 next_port; H_HTTP=$NEXT_PORT; next_port; H_BULK=$NEXT_PORT; next_port; H_IDLE=$NEXT_PORT
 next_port; HS_BULK=$NEXT_PORT
+next_port; RS_BULK=$NEXT_PORT     # ringlbd's bulk listener with "splice": true
 next_port; N_HTTP=$NEXT_PORT; next_port; N_BULK=$NEXT_PORT; next_port; N_IDLE=$NEXT_PORT
 
 # start NAME CMD...: runs CMD in the background, output to $TMP/NAME.log; sets LAST_PID.
@@ -297,14 +298,15 @@ wait_port iperf3-server "$IPERF_PID" "$B_IPERF"
 # ---------------------------------------------------------------------------------------------
 # 4. Proxies
 # ---------------------------------------------------------------------------------------------
-ringlbd_listener() { # NAME PORT POOL
-    printf '    { "name": "%s", "listen": "127.0.0.1:%s", "pool": "%s",\n      "timeouts": { "connect_ms": 3000, "idle_ms": 86400000 } }' "$1" "$2" "$3"
+ringlbd_listener() { # NAME PORT POOL [EXTRA-JSON]
+    printf '    { "name": "%s", "listen": "127.0.0.1:%s", "pool": "%s",%s\n      "timeouts": { "connect_ms": 3000, "idle_ms": 86400000 } }' "$1" "$2" "$3" "${4:-}"
 }
-ringlbd_config() { # WORKERS METRICS HTTP [BULK IDLE]
+ringlbd_config() { # WORKERS METRICS HTTP [BULK IDLE BULK-SPLICE]
     local listeners
     listeners=$(ringlbd_listener http "$3" http)
     [ -n "${4:-}" ] && listeners+=$',\n'$(ringlbd_listener bulk "$4" iperf)
     [ -n "${5:-}" ] && listeners+=$',\n'$(ringlbd_listener idle "$5" hold)
+    [ -n "${6:-}" ] && listeners+=$',\n'$(ringlbd_listener bulk_splice "$6" iperf ' "splice": true,')
     cat <<EOF
 {
   "runtime": { "workers": $1, "drain_timeout_ms": 1000 },
@@ -322,7 +324,7 @@ $listeners
 }
 EOF
 }
-ringlbd_config "$WORKERS" "$R_METRICS" "$R_HTTP" "$R_BULK" "$R_IDLE" >"$TMP/ringlbd.json"
+ringlbd_config "$WORKERS" "$R_METRICS" "$R_HTTP" "$R_BULK" "$R_IDLE" "$RS_BULK" >"$TMP/ringlbd.json"
 ringlbd_config "$ALT_WORKERS" "$ALT_METRICS" "$ALT_HTTP" >"$TMP/ringlbd-alt.json"
 "$RINGLBD" --check --config "$TMP/ringlbd.json" >/dev/null || die "ringlbd rejects $TMP/ringlbd.json"
 
@@ -396,7 +398,7 @@ wait_port nginx-proxy "$NGINX_PID" "$N_HTTP"
 target_pids() {
     case $1 in
         direct) ;;
-        ringlbd) echo "$RINGLBD_PID" ;;
+        ringlbd | ringlbd-splice) echo "$RINGLBD_PID" ;;
         ringlbd-alt) echo "$RINGLBD_ALT_PID" ;;
         haproxy) echo "$HAPROXY_PID" ;;
         haproxy-splice) echo "$HAPROXY_SPLICE_PID" ;;
@@ -413,6 +415,7 @@ http_port() {
 bulk_port() {
     case $1 in
         direct) echo "$B_IPERF" ;; ringlbd) echo "$R_BULK" ;; haproxy) echo "$H_BULK" ;;
+        ringlbd-splice) echo "$RS_BULK" ;;
         haproxy-splice) echo "$HS_BULK" ;; nginx) echo "$N_BULK" ;;
     esac
 }
@@ -681,7 +684,7 @@ meta git "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null) ($(git -C "$REPO"
     echo "# CPU: utime+stime of the proxy's processes (/proc/PID/stat, nginx: master + workers) over the run"
     echo "# RSS: VmRSS of the proxy's processes with $IDLE_N idle connections open minus before, / $IDLE_N"
     echo "# order in each of $ROUNDS round(s): a: direct ringlbd haproxy nginx ringlbd(${ALT_WORKERS}w); b: direct ringlbd haproxy nginx;"
-    echo "#   c: direct ringlbd haproxy haproxy-splice nginx; d: ringlbd haproxy nginx"
+    echo "#   c: direct ringlbd ringlbd-splice haproxy haproxy-splice nginx; d: ringlbd haproxy nginx"
 } >>"$COMMANDS"
 
 # ---------------------------------------------------------------------------------------------
@@ -711,7 +714,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
     log "round $ROUND/$ROUNDS: b. new connections (Connection: close)"
     for t in direct ringlbd haproxy nginx; do run_wrk close $t; pause; done
     log "round $ROUND/$ROUNDS: c. bulk (iperf3)"
-    for t in direct ringlbd haproxy haproxy-splice nginx; do run_iperf $t; pause; done
+    for t in direct ringlbd ringlbd-splice haproxy haproxy-splice nginx; do run_iperf $t; pause; done
     # d. runs in the first round only: memory a round's connections freed stays in the
     # proxy's allocator (free lists, caches), so a later round measures ~0 growth.
     if [ "$ROUND" -eq 1 ]; then
