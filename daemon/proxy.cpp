@@ -7,6 +7,7 @@
 
 #include "daemon/health.hpp"
 #include "daemon/log.hpp"
+#include "daemon/session.hpp"
 
 namespace ringlb::daemon {
 
@@ -72,6 +73,9 @@ Proxy::bind_listener(const config::Listener& l, std::shared_ptr<const Pool> pool
             }
             sockets.push_back(std::move(*fd));
         }
+    }
+    for (const UniqueFd& s : sockets) {
+        set_relay_options(s.get());  // inherited by every accepted socket
     }
     auto view = std::make_shared<const ListenerView>(ListenerView{l, std::move(pool)});
     return std::make_shared<ListenerState>(

@@ -66,14 +66,6 @@ private:
     BackendState* backend_ = nullptr;
 };
 
-void set_relay_options(int fd) noexcept {
-    const int on = 1;
-    // A relay must not add Nagle's delay on top of the client's own.
-    (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    // A peer that vanishes without a FIN or RST is found eventually even with no idle timeout.
-    (void)::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-}
-
 // If the session's frame is destroyed before forwarding ended (runtime shutdown after the
 // drain timeout), both sides get a RST when their descriptors close: a transfer cut short
 // must never look complete to either peer.
@@ -338,6 +330,12 @@ Task<std::optional<Ready>> set_up(int client, ListenerState& listener_state) {
 
 }  // namespace
 
+void set_relay_options(int fd) noexcept {
+    const int on = 1;
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    (void)::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+}
+
 Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listener) {
     ActiveSession counted(*listener);
     const Clock::time_point start = Clock::now();
@@ -346,8 +344,7 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
         co_return;
     }
     UniqueFd& backend = ready->backend.fd;
-    set_relay_options(client.get());
-    set_relay_options(backend.get());
+    set_relay_options(backend.get());  // the client's socket inherited them from its listener
     ResetUnlessFinished cut_short(client.get(), backend.get());  // after backend: runs first
     const ForwardResult done = co_await forward(client.get(), backend.get(), ready->forward);
     cut_short.finished();

@@ -13,6 +13,12 @@ namespace ringlb::daemon {
 
 struct ListenerState;
 
+/// TCP_NODELAY (a relay must not add Nagle's delay to the client's own) and SO_KEEPALIVE (a
+/// peer that vanishes without a FIN or RST is found eventually even with no idle timeout).
+/// Set on listening sockets, whose accepted sockets inherit both (two syscalls fewer per
+/// connection), and on each backend socket.
+void set_relay_options(int fd) noexcept;
+
 /// \pre the caller counted this session in `listener->active`; the session uncounts it.
 core::Task<void> proxy_session(core::UniqueFd client, std::shared_ptr<ListenerState> listener);
 

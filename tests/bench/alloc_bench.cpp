@@ -52,6 +52,10 @@ void uncount(void* p) {
 }  // namespace
 
 // The replacements: every C++ allocation, and aligned_alloc (Buffer, the buffer ring).
+// operator new below is malloc, so operator delete's free() matches it; g++ cannot tell.
+#if defined(__GNUC__) && !defined(__clang__)
+#    pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 void* operator new(std::size_t n) {
     void* p = counted(std::malloc(n == 0 ? 1 : n));
     if (p == nullptr) {
