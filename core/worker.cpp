@@ -199,7 +199,7 @@ void Worker::loop() noexcept {
         } else {
             // seq_cst: the sleep/rouse handshake (see rouse()).
             sleeping_.store(true, std::memory_order_seq_cst);
-            if (!injection_.empty() || ring_->has_remote_cancels()) {
+            if (!injection_.empty() || ring_->has_remote_cancels() || ring_->has_remote_buffers()) {
                 sleeping_.store(false, std::memory_order_relaxed);
                 ring_->submit_and_poll();
             } else {

@@ -258,6 +258,7 @@ Task<void> splice_pump(
     UniqueFd pipe_in;   // write end
     bool flowing = false;
     for (;;) {
+        bool polled = false;  // the socket just said it is readable
         if (!flowing) {
             pipe_out.reset();
             pipe_in.reset();
@@ -269,34 +270,48 @@ Task<void> splice_pump(
                 }
                 co_return;
             }
+            polled = true;
         }
+        // Two cases go through a buffer instead, one chunk at a time:
+        //  - no descriptor for a pipe: waiting for one could wait forever, since every session
+        //    may be in the same place and only a session that finishes frees descriptors;
+        //  - readable, yet splice finds nothing: TCP urgent data, which splice stops at and
+        //    poll keeps reporting (a recv steps over it). Polling again would spin.
+        bool through_buffer = false;
+        IoResult in = IoResult::from_errno(EAGAIN);
         if (!pipe_in) {
             int fds[2];
-            if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-                // No descriptor for a pipe: relay this chunk through a buffer instead. Waiting
-                // for a pipe could wait forever: every session may be in the same place, and
-                // only a session that finishes frees descriptors.
-                const std::int64_t n =
-                        co_await relay_buffered_chunk(from, to, options.buffer_bytes);
-                if (n <= 0) {
-                    if (n == 0) {
-                        end.mark_clean();
-                    }
-                    co_return;
-                }
-                count(*flow, bytes, options.counters, counter, static_cast<std::size_t>(n));
-                flowing = false;
-                continue;
+            if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
+                pipe_out.reset(fds[0]);
+                pipe_in.reset(fds[1]);
+            } else {
+                through_buffer = true;
             }
-            pipe_out.reset(fds[0]);
-            pipe_in.reset(fds[1]);
         }
-        IoResult in = co_await splice(from, pipe_in.get(), options.splice_bytes);
-        if (!in) {
+        if (!through_buffer) {
+            in = co_await splice(from, pipe_in.get(), options.splice_bytes);
             if (in.is(std::errc::resource_unavailable_try_again)) {
-                flowing = false;  // drained: give the pipe back and wait for data
-                continue;
+                if (!polled) {
+                    flowing = false;  // drained: give the pipe back and wait for data
+                    continue;
+                }
+                through_buffer = true;
             }
+        }
+        if (through_buffer) {
+            const std::int64_t moved =
+                    co_await relay_buffered_chunk(from, to, options.buffer_bytes);
+            if (moved <= 0) {
+                if (moved == 0) {
+                    end.mark_clean();
+                }
+                co_return;
+            }
+            count(*flow, bytes, options.counters, counter, static_cast<std::size_t>(moved));
+            flowing = false;
+            continue;
+        }
+        if (!in) {
             if (in.is(std::errc::device_or_resource_busy)) {
                 co_await back_off(std::chrono::milliseconds(1));
                 continue;

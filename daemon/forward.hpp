@@ -4,7 +4,8 @@
 // sends until that chunk is out; so a socket has at most one send in flight, order is kept,
 // and a direction holds at most a few chunks (backpressure: a slow reader stops the reads on
 // the other side). Chunks come from a multishot recv into the worker's buffer ring, or, as the
-// fallback, from one recv at a time into the direction's own buffer. EOF is propagated as
+// fallback, from one recv at a time into the direction's own buffer; or, with `splice`, they
+// never reach userspace (socket -> pipe -> socket). EOF is propagated as
 // shutdown(SHUT_WR), so a half-closed connection keeps flowing the other way; an error or reset on
 // either side ends both directions and the caller resets both sockets.
 #pragma once
@@ -28,7 +29,7 @@ struct ForwardedBytes {
 struct ForwardOptions {
     /// Receive through the worker's provided-buffer ring (core::RecvStream): no buffer is
     /// held while a direction waits for data. Off, or on a worker without a ring: one
-    /// buffer of buffer_bytes per direction, allocated at its first byte.
+    /// buffer of buffer_bytes per direction, for the connection's lifetime.
     bool buffer_ring = true;
     std::uint32_t max_queued = 4;      // ring buffers a direction may hold before it pauses
     std::size_t buffer_bytes = 16384;  // per direction, without the ring

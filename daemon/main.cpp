@@ -85,7 +85,6 @@ void drain(const daemon::Proxy& proxy, milliseconds timeout, const sigset_t& sig
     }
 }
 
-// True while every worker's loop turned within `limit` (a worker stuck in a task does not).
 // What the workers' rings ended up with, for the start-up log: an operator (and the tests)
 // can tell which receive path runs on this kernel.
 std::string describe_io(const core::RingFeatures& f, const config::Config& cfg) {
@@ -114,6 +113,7 @@ std::string describe_io(const core::RingFeatures& f, const config::Config& cfg) 
     return s;
 }
 
+// True while every worker's loop turned within `limit` (a worker stuck in a task does not).
 bool workers_alive(const core::Runtime& rt, milliseconds limit) {
     std::vector<std::int64_t> beats;
     for (unsigned i = 0; i < rt.worker_count(); ++i) {
@@ -162,6 +162,9 @@ int main(int argc, char** argv) {
         LOG_ERROR("%s", daemon::explain_io_uring_failure(rt.error().value()).c_str());
         return kExitNoIoUring;
     }
+    // Before any listener accepts: a worker may still turn bundles off later (an older kernel
+    // refusing them), and that is its own state to change.
+    LOG_INFO("io: %s", describe_io((*rt)->worker(0).ring()->features(), *cfg).c_str());
     // The admin socket first: a second instance with the same config stops here, before its
     // SO_REUSEPORT listeners could share the first one's ports.
     const std::string admin_path =
@@ -197,7 +200,6 @@ int main(int argc, char** argv) {
             cfg->listeners.size(),
             opts.config_path ? opts.config_path->c_str() : "(embedded default)",
             cfg->metrics_listen.c_str());
-    LOG_INFO("io: %s", describe_io((*rt)->worker(0).ring()->features(), *cfg).c_str());
     daemon::notify_ready(daemon::status_line(**proxy));
 
     const milliseconds tick = watchdog.count() > 0 ? watchdog / 4 : milliseconds(5000);

@@ -13,9 +13,14 @@ namespace ringlb::core::detail {
 
 /// Received chunks (a filled buffer, EOF or an error) waiting for the consumer: an unbounded
 /// single-producer single-consumer linked queue with a stub node (Vyukov). Unbounded because a
-/// handler cannot refuse a CQE; the stream bounds it by pausing its recv (RecvStream). Nodes
-/// come from a per-thread cache, so the steady state allocates nothing, and an empty queue is
-/// one node: an idle connection holds no buffer and almost no memory.
+/// handler cannot refuse a CQE; the stream bounds it by pausing its recv (RecvStream). An
+/// empty queue is one node: an idle connection holds no buffer and almost no memory.
+///
+/// Nodes stay with their queue: the consumer hands each used node back through `spare_`, a
+/// stack the producer empties in one exchange when it runs out. So the steady state allocates
+/// nothing, whichever threads the two sides run on (a per-thread cache would drain on the
+/// ring's thread and overflow on the consumer's once a consumer is stolen). Queue nodes are
+/// completion memory owned by the runtime: one of the few places with raw new/delete.
 class ChunkQueue {
 public:
     struct Chunk {
@@ -23,16 +28,14 @@ public:
         Buffer buf;
     };
 
-    ChunkQueue() : head_(take_node()), tail_(head_) {}
+    ChunkQueue() : head_(new Node()), tail_(head_) {}
     ChunkQueue(const ChunkQueue&) = delete;
     ChunkQueue& operator=(const ChunkQueue&) = delete;
     /// Drops what is queued (buffers go back to their ring). No producer may run any more.
     ~ChunkQueue() {
-        while (head_ != nullptr) {
-            Node* next = head_->next.load(std::memory_order_acquire);
-            give_node(head_);
-            head_ = next;
-        }
+        free_list(head_);
+        free_list(free_);
+        free_list(spare_.exchange(nullptr, std::memory_order_acquire));
     }
 
     /// Producer.
@@ -64,14 +67,48 @@ public:
 
 private:
     struct Node {
-        std::atomic<Node*> next{nullptr};
+        std::atomic<Node*> next{nullptr};  // the queue's link, then the spare stack's
         Chunk chunk;
     };
-    static Node* take_node();
-    static void give_node(Node* n) noexcept;
 
-    Node* head_;  // Consumer only: the stub; the next chunk is head_->next.
-    Node* tail_;  // Producer only.
+    // Producer.
+    Node* take_node() {
+        if (free_ == nullptr) {
+            // acquire: pairs with the release CAS in give_node().
+            free_ = spare_.exchange(nullptr, std::memory_order_acquire);
+        }
+        if (free_ == nullptr) {
+            return new Node();  // a burst beyond what the consumer gave back: grow
+        }
+        Node* n = free_;
+        free_ = n->next.load(std::memory_order_relaxed);
+        n->next.store(nullptr, std::memory_order_relaxed);
+        return n;
+    }
+
+    // Consumer.
+    void give_node(Node* n) noexcept {
+        n->chunk.buf.reset();  // a buffer still held goes back to its ring
+        Node* top = spare_.load(std::memory_order_relaxed);
+        do {
+            n->next.store(top, std::memory_order_relaxed);
+            // release: publishes the node's link to the producer's acquire exchange.
+        } while (!spare_.compare_exchange_weak(
+                top, n, std::memory_order_release, std::memory_order_relaxed));
+    }
+
+    static void free_list(Node* n) noexcept {
+        while (n != nullptr) {
+            Node* next = n->next.load(std::memory_order_relaxed);
+            delete n;
+            n = next;
+        }
+    }
+
+    Node* head_;                         // Consumer only: the stub; the next chunk is head_->next.
+    Node* tail_;                         // Producer only.
+    Node* free_ = nullptr;               // Producer only: spare nodes taken from spare_.
+    std::atomic<Node*> spare_{nullptr};  // Any thread: nodes the consumer gave back.
 };
 
 }  // namespace ringlb::core::detail

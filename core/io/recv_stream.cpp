@@ -8,7 +8,6 @@
 #include <atomic>
 #include <cerrno>
 #include <memory>
-#include <vector>
 
 #include "core/assert.hpp"
 #include "core/io/chunk_queue.hpp"
@@ -18,58 +17,6 @@
 #include "core/uring/user_data.hpp"
 
 namespace ringlb::core {
-
-namespace detail {
-namespace {
-
-/// Per-thread cache of ChunkQueue nodes. Nodes are the runtime's completion memory: one of
-/// the few places that owns raw allocations.
-class NodeCache {
-public:
-    static constexpr std::size_t kMaxCached = 8192;
-    NodeCache() = default;
-    NodeCache(const NodeCache&) = delete;
-    NodeCache& operator=(const NodeCache&) = delete;
-    ~NodeCache() {
-        for (void* n : free_) {
-            ::operator delete(n);
-        }
-    }
-    /// \pre `bytes` is the same on every call (one node type).
-    void* take(std::size_t bytes) {
-        if (free_.empty()) {
-            return ::operator new(bytes);
-        }
-        void* n = free_.back();
-        free_.pop_back();
-        return n;
-    }
-    void give(void* n) noexcept {
-        if (free_.size() < kMaxCached) {
-            free_.push_back(n);  // grows only up to kMaxCached
-        } else {
-            ::operator delete(n);
-        }
-    }
-
-private:
-    std::vector<void*> free_;
-};
-
-thread_local NodeCache t_nodes;
-
-}  // namespace
-
-ChunkQueue::Node* ChunkQueue::take_node() {
-    return ::new (t_nodes.take(sizeof(Node))) Node();
-}
-
-void ChunkQueue::give_node(Node* n) noexcept {
-    n->~Node();  // returns a buffer still held to its ring
-    t_nodes.give(n);
-}
-
-}  // namespace detail
 
 struct RecvStreamState : OpState {
     int fd = -1;
@@ -113,14 +60,26 @@ void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
             s->ring->request_cancel(s);  // on the owner thread: an SQE, submitted right away
             s->ring->submit_now();
         }
-    } else if (cqe.res == 0) {
-        s->queue.push(0, Buffer{});  // EOF
-    } else if (cqe.res == -EINVAL && s->bundled) {
-        // An older kernel with bundles but no multishot length: without them from now on;
-        // the consumer sees the recv ended with nothing queued (-EAGAIN) and arms it again.
-        s->ring->stop_bundles();
-    } else if (!(cqe.res == -ECANCELED && s->pausing)) {
-        s->queue.push(cqe.res, Buffer{});
+    } else {
+        if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
+            // No data but a buffer was picked (an unlocked selection that failed): it is ours
+            // to give back, or the ring would lose it for good.
+            const auto bid = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+            (void)s->pool->lend(bid, 0);
+        }
+        if (cqe.res == 0) {
+            s->queue.push(0, Buffer{});  // EOF
+        } else if (cqe.res == -EINVAL && s->bundled) {
+            // An older kernel with bundles but no multishot length: without them from now
+            // on; the consumer sees the recv ended with nothing queued (-EAGAIN), re-arms.
+            s->ring->stop_bundles();
+        } else if (cqe.res != -ECANCELED) {
+            s->queue.push(cqe.res, Buffer{});
+        }
+        // -ECANCELED is never the socket's error: our pause, the owner going away, runtime
+        // shutdown, or a pause's cancel that waited (ring full) until after the recv it aimed
+        // at had ended and the stream was armed again with the same user_data. The recv just
+        // ends; the consumer sees -EAGAIN and arms it again if it still wants data.
     }
     if (!more) {
         s->pausing = false;

@@ -122,10 +122,12 @@ Buffer BufferRing::lend(std::uint16_t bid, std::size_t len) noexcept {
     return Buffer::provided(this, bid, memory_ + std::size_t{bid} * buffer_bytes_, len);
 }
 
-// Why reading the ring is safe here: the kernel consumed the bundle's entries just before it
-// posted the CQE, and with DEFER_TASKRUN nothing of ours runs between the two (completions are
-// posted inside our io_uring_enter), so no give-back has overwritten those entries yet. Ring
-// enables bundles only with DEFER_TASKRUN for this reason.
+// Why reading the ring is safe here: an entry is overwritten only when the tail comes round
+// to it again, i.e. after `count` more adds. The bundle's buffers are out of the ring until
+// we lend them, so at most count - n other buffers can be added back before this handler
+// runs, and those go into the other slots. With DEFER_TASKRUN the kernel also consumes
+// entries only inside our io_uring_enter, never while a handler reads them; Ring enables
+// bundles only then.
 std::uint16_t BufferRing::bundle_bid(std::uint16_t first_bid, std::uint32_t i) const noexcept {
     const std::uint32_t mask = count_ - 1;
     const std::uint32_t slot = (slot_of_[first_bid] + i) & mask;

@@ -58,7 +58,9 @@ public:
     void recycle_remote() noexcept;
     /// True when other threads gave buffers back since the last recycle_remote(). Any thread.
     bool has_remote() const noexcept {
-        return remote_head_.load(std::memory_order_relaxed) != kNone;
+        // seq_cst: pairs with the pusher's seq_cst CAS and the owner's seq_cst store of its
+        // sleeping flag (Worker::loop), like Ring::has_remote_cancels().
+        return remote_head_.load(std::memory_order_seq_cst) != kNone;
     }
 
     std::uint32_t buffer_bytes() const noexcept { return buffer_bytes_; }

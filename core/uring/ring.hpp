@@ -106,6 +106,11 @@ public:
     void stop_bundles() noexcept { features_.bundles = false; }
     /// The provided-buffer ring, or nullptr when there is none (kernel or options).
     BufferRing* buffers() const noexcept { return buffers_; }
+    /// True when other threads gave buffers back (checked before sleeping: a give-back that
+    /// raced with the owner going to sleep found it awake and did not rouse it). Any thread.
+    bool has_remote_buffers() const noexcept {
+        return buffers_ != nullptr && buffers_->has_remote();
+    }
     /// Puts buffers that other threads gave back into the buffer ring. Owner only.
     void recycle_remote_buffers() noexcept {
         if (buffers_ != nullptr) {
@@ -142,7 +147,7 @@ private:
     // Immutable after construction.
     const CompletionTable* table_;
     std::uint32_t cq_capacity_;
-    RingFeatures features_;
+    RingFeatures features_;          // except `bundles`, which stop_bundles() clears (owner thread)
     BufferRing* buffers_ = nullptr;  // owned: orphaned (and freed once unused) with the ring
     // Owner thread only.
     struct Impl;

@@ -112,6 +112,23 @@ class Integrity(unittest.TestCase):
                 self.assertEqual(list(seq), list(range(20000)))
                 self.assertEqual(d.stop(), 0)
 
+    def test_urgent_data_does_not_stall_the_connection(self):
+        # A client's TCP urgent (MSG_OOB) byte: every receive path steps over it, as HAProxy
+        # and nginx do, and the bytes after it keep flowing. (splice stops at an urgent mark
+        # while poll keeps saying readable: a pump that only polled again would spin.)
+        with Backend(echo_handler) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg) as d:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(b"abc")
+                    time.sleep(0.05)
+                    s.send(b"!", socket.MSG_OOB)
+                    time.sleep(0.05)
+                    s.sendall(b"def")
+                    s.shutdown(socket.SHUT_WR)
+                    self.assertEqual(recv_all(s, timeout=10), b"abcdef")
+                self.assertEqual(d.stop(), 0)
+
 
 class HalfCloseAndReset(unittest.TestCase):
     def test_client_half_close_then_backend_answers(self):

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "core/buffer.hpp"
+#include "core/io/chunk_queue.hpp"
 #include "core/runtime.hpp"
 #include "core/timer.hpp"
 #include "core/uring/buffer_ring.hpp"
@@ -80,6 +81,32 @@ Task<std::string> read_all(int fd, std::uint32_t max_queued) {
         }
         got.append(reinterpret_cast<const char*>(r.buf.data()), r.buf.size());
     }
+}
+
+// The handler and the consumer on two threads (a stolen pump): every chunk arrives once, in
+// order, while nodes go round between the two through the queue's spare stack.
+TEST(ChunkQueue, ProducerAndConsumerOnTwoThreadsKeepOrder) {
+    detail::ChunkQueue q;
+    constexpr std::int32_t kCount = 200000;
+    std::thread producer([&] {
+        for (std::int32_t i = 1; i <= kCount; ++i) {
+            q.push(i, Buffer{});
+        }
+    });
+    std::int32_t expected = 1;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (expected <= kCount && std::chrono::steady_clock::now() < deadline) {
+        if (!q.has_items()) {
+            std::this_thread::yield();
+            continue;
+        }
+        const detail::ChunkQueue::Chunk c = q.pop();
+        ASSERT_EQ(c.res, expected);
+        ++expected;
+    }
+    producer.join();
+    EXPECT_EQ(expected, kCount + 1);
+    EXPECT_FALSE(q.has_items());
 }
 
 class StreamModes : public ::testing::TestWithParam<Mode> {};
@@ -153,8 +180,12 @@ TEST(RecvStream, AnIdleStreamHoldsNoBuffer) {
     UniqueFd b;
     socket_pair(a, b);
     RecvStream stream(a.get());
+    const RingStats& stats = rt->worker(0).ring()->stats();
+    const std::uint64_t submitted = stats.submissions.load();
     JoinHandle<std::int32_t> waiting = rt->spawn(first_result(stream));
-    std::this_thread::sleep_for(50ms);  // armed, no data: nothing may be taken from the ring
+    // Armed (its SQE submitted), no data: nothing may be taken from the ring.
+    ASSERT_TRUE(test::run_until([&] { return stats.submissions.load() > submitted; }));
+    std::this_thread::sleep_for(50ms);
     EXPECT_EQ(ring_buffers(*rt)->lent(), 0u);
     ASSERT_EQ(::write(b.get(), "ping", 4), 4);
     JoinResult<std::int32_t> r = rt->block_on([](JoinHandle<std::int32_t> h) -> Task<std::int32_t> {
