@@ -42,8 +42,9 @@ std::int64_t coarse_now_ns() noexcept {
 // forward() outlives its pumps (it joins them), but at runtime shutdown the frames are
 // destroyed in any order, and a pump's PumpEnd must still find its Flow.
 struct Flow {
-    Event changed;                                              // a pump ended
-    std::atomic<int> ended{0};                                  // pumps that have ended
+    Event changed;              // a pump ended
+    Event splices_done;         // the splice path's SpliceGate is gone: no splice left in io-wq
+    std::atomic<int> ended{0};  // pumps that have ended
     std::atomic<bool> broken{false};                            // a pump ended by an error or reset
     std::atomic<std::int64_t> last_active_ns{coarse_now_ns()};  // stored, never RMW'd
     // Bytes forwarded, each written by its pump only and read after the join.
@@ -54,6 +55,26 @@ struct Flow {
         // relaxed: a hint for the idle check; a stale read only delays the check a round.
         last_active_ns.store(coarse_now_ns(), std::memory_order_relaxed);
     }
+};
+
+// The splice path's proof that no splice is left in the kernel: every splice's OpState holds
+// a reference (through its Pipe), so the gate goes only after the last splice CQE, and
+// forward() waits for that before its caller may close the sockets. (io-wq looks a splice's
+// descriptors up only when it runs it: a socket closed while one waits there could have its
+// number reused by another connection.)
+struct SpliceGate {
+    std::shared_ptr<Flow> flow;
+    explicit SpliceGate(std::shared_ptr<Flow> f) noexcept : flow(std::move(f)) {}
+    SpliceGate(const SpliceGate&) = delete;
+    SpliceGate& operator=(const SpliceGate&) = delete;
+    ~SpliceGate() { flow->splices_done.set(); }
+};
+
+// A splice pump's pipe, shared with its splices in flight for the same reason.
+struct Pipe {
+    UniqueFd out;  // read end
+    UniqueFd in;   // write end
+    std::shared_ptr<SpliceGate> gate;
 };
 
 // Reports a pump's end to its Flow however the pump ends: returning, or its frame destroyed
@@ -252,16 +273,15 @@ Task<void> splice_pump(
         std::shared_ptr<Flow> flow,
         ForwardOptions options,
         std::uint64_t Flow::*bytes,
-        std::atomic<std::uint64_t> ForwardedBytes::*counter) {
+        std::atomic<std::uint64_t> ForwardedBytes::*counter,
+        std::shared_ptr<SpliceGate> gate) {
     PumpEnd end(*flow);
-    UniqueFd pipe_out;  // read end
-    UniqueFd pipe_in;   // write end
+    std::shared_ptr<Pipe> pipe;  // shared with the splices in flight
     bool flowing = false;
     for (;;) {
         bool polled = false;  // the socket just said it is readable
         if (!flowing) {
-            pipe_out.reset();
-            pipe_in.reset();
+            pipe.reset();
             IoResult ready = co_await poll(from, POLLIN | POLLRDHUP);
             if (!ready) {
                 if (ready.is(std::errc::device_or_resource_busy)) {
@@ -279,17 +299,16 @@ Task<void> splice_pump(
         //    poll keeps reporting (a recv steps over it). Polling again would spin.
         bool through_buffer = false;
         IoResult in = IoResult::from_errno(EAGAIN);
-        if (!pipe_in) {
+        if (!pipe) {
             int fds[2];
             if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
-                pipe_out.reset(fds[0]);
-                pipe_in.reset(fds[1]);
+                pipe = std::make_shared<Pipe>(Pipe{UniqueFd(fds[0]), UniqueFd(fds[1]), gate});
             } else {
                 through_buffer = true;
             }
         }
         if (!through_buffer) {
-            in = co_await splice(from, pipe_in.get(), options.splice_bytes);
+            in = co_await splice(from, pipe->in.get(), options.splice_bytes, pipe);
             if (in.is(std::errc::resource_unavailable_try_again)) {
                 if (!polled) {
                     flowing = false;  // drained: give the pipe back and wait for data
@@ -328,7 +347,8 @@ Task<void> splice_pump(
         flow->touch();
         std::size_t left = n;
         while (left > 0) {
-            IoResult out = co_await splice(pipe_out.get(), to, static_cast<std::uint32_t>(left));
+            IoResult out =
+                    co_await splice(pipe->out.get(), to, static_cast<std::uint32_t>(left), pipe);
             if (!out) {
                 if (out.is(std::errc::resource_unavailable_try_again)) {
                     IoResult writable = co_await poll(to, POLLOUT);
@@ -373,23 +393,24 @@ void arm_reset_on_close(int fd) noexcept {
 
 Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options) {
     auto flow = std::make_shared<Flow>();
-    auto* run = options.splice                                               ? &splice_pump
-            : (options.buffer_ring && Ring::current()->buffers() != nullptr) ? &ring_pump
-                                                                             : &buffer_pump;
-    JoinHandle<void> upstream = spawn(
-            run(client_fd,
-                backend_fd,
-                flow,
-                options,
-                &Flow::client_to_backend,
-                &ForwardedBytes::client_to_backend));
-    JoinHandle<void> downstream = spawn(
-            run(backend_fd,
-                client_fd,
-                flow,
-                options,
-                &Flow::backend_to_client,
-                &ForwardedBytes::backend_to_client));
+    std::shared_ptr<SpliceGate> gate;
+    auto start = [&](int from,
+                     int to,
+                     std::uint64_t Flow::*bytes,
+                     std::atomic<std::uint64_t> ForwardedBytes::*counter) {
+        if (options.splice) {
+            return spawn(splice_pump(from, to, flow, options, bytes, counter, gate));
+        }
+        const bool ring = options.buffer_ring && Ring::current()->buffers() != nullptr;
+        return spawn((ring ? &ring_pump : &buffer_pump)(from, to, flow, options, bytes, counter));
+    };
+    if (options.splice) {
+        gate = std::make_shared<SpliceGate>(flow);
+    }
+    JoinHandle<void> upstream = start(
+            client_fd, backend_fd, &Flow::client_to_backend, &ForwardedBytes::client_to_backend);
+    JoinHandle<void> downstream = start(
+            backend_fd, client_fd, &Flow::backend_to_client, &ForwardedBytes::backend_to_client);
     // If this frame is destroyed first (runtime shutdown), the pumps must not run on.
     AbortOnExit stop_pumps{upstream, downstream};
     ForwardResult result;
@@ -419,11 +440,20 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
         }
     }
     // Stop whatever still runs (a failure or idleness ended it early); joining makes sure the
-    // pumps, and their operations on our descriptors, are gone before the caller closes them.
+    // pumps are gone before the caller closes the descriptors. Their recv, send and poll
+    // operations hold the socket's file from submission, so a cancel still on its way is
+    // harmless; splices are waited for below.
     upstream.abort();
     downstream.abort();
     (void)co_await upstream;
     (void)co_await downstream;
+    if (gate) {
+        // The pumps' references went with their frames; splices still in io-wq hold theirs.
+        // Reset, then drop ours, then wait: the last one out sets the event.
+        flow->splices_done.reset();
+        gate.reset();
+        (void)co_await flow->splices_done.wait();
+    }
     if (result.end != ForwardEnd::kIdle && flow->broken.load(std::memory_order_acquire)) {
         result.end = ForwardEnd::kReset;
     }

@@ -7,8 +7,8 @@
 
 namespace ringlb::core {
 
-SpliceOp splice(int in, int out, std::uint32_t len) noexcept {
-    return SpliceOp(in, out, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+SpliceOp splice(int in, int out, std::uint32_t len, std::shared_ptr<void> keep) noexcept {
+    return SpliceOp(in, out, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK, std::move(keep));
 }
 
 void SpliceOp::prep(io_uring_sqe* sqe, OpState* /*op*/, const void* self) noexcept {

@@ -7,6 +7,7 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <memory>
 
 #include "core/io/one_shot.hpp"
 
@@ -15,8 +16,11 @@ namespace ringlb::core {
 /// co_await splice(in, out, len) -> IoResult (bytes moved, 0 at EOF). Inside a task only.
 class [[nodiscard]] SpliceOp : public detail::OneShotAwaiter {
 public:
-    SpliceOp(int in, int out, std::uint32_t len, unsigned flags) noexcept
-            : in_(in), out_(out), len_(len), flags_(flags) {}
+    SpliceOp(
+            int in, int out, std::uint32_t len, unsigned flags, std::shared_ptr<void> keep) noexcept
+            : in_(in), out_(out), len_(len), flags_(flags) {
+        keep_ = std::move(keep);
+    }
     bool await_suspend(std::coroutine_handle<> h) noexcept { return submit(h, &prep, this); }
     IoResult await_resume() noexcept { return result(); }
 
@@ -29,8 +33,11 @@ private:
 };
 
 /// Moves at most `len` bytes from `in` to `out` (one of them a pipe), SPLICE_F_MOVE |
-/// SPLICE_F_NONBLOCK.
-SpliceOp splice(int in, int out, std::uint32_t len) noexcept;
+/// SPLICE_F_NONBLOCK. io_uring runs splices on io-wq threads and looks `in` and `out` up only
+/// then: `keep` must keep both descriptors open until the operation's CQE, even if the
+/// awaiting task is destroyed first (its descriptors would otherwise be closed, and their
+/// numbers possibly reused, while the splice still waits in io-wq).
+SpliceOp splice(int in, int out, std::uint32_t len, std::shared_ptr<void> keep) noexcept;
 
 /// co_await poll(fd, mask) -> IoResult (the ready events). Inside a task only.
 class [[nodiscard]] PollOp : public detail::OneShotAwaiter {

@@ -9,7 +9,7 @@ import time
 import unittest
 
 from harness import (SANITIZED, Backend, Daemon, drain_hash, echo_handler, proxy_config, recv_all,
-                     stream_random, wait_until)
+                     metric, scrape, stream_random, wait_until)
 
 MiB = 1 << 20
 HEADER = struct.Struct("!IQI")  # connection id, bytes the backend sends back, seed
@@ -271,6 +271,9 @@ class Limits(unittest.TestCase):
                 extra.close()
                 held.pop().close()
                 self.assertTrue(wait_until(lambda: be.open == 2, 10))
+                # The session counts as open until it has closed both sides: wait for the
+                # daemon's own count, not the backend's view, before expecting a free place.
+                self.assertTrue(wait_until(lambda: metric(scrape(d)[0], "ringlb_listener_active_connections", listener="it") == 2, 10))
                 with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                     s.sendall(b"b")
                     self.assertEqual(s.recv(1), b"b")
