@@ -77,6 +77,21 @@ struct Pipe {
     std::shared_ptr<SpliceGate> gate;
 };
 
+// Gives a drained pipe's descriptors back. The Pipe object itself is kept for the next burst
+// when nothing else holds it (no allocation per small message); a splice still in flight
+// holds it, and then it goes with that splice's CQE.
+void release_pipe(std::shared_ptr<Pipe>& pipe) noexcept {
+    if (pipe == nullptr) {
+        return;
+    }
+    if (pipe.use_count() == 1) {  // only we hold it, and only we could take another reference
+        pipe->out.reset();
+        pipe->in.reset();
+    } else {
+        pipe.reset();
+    }
+}
+
 // Reports a pump's end to its Flow however the pump ends: returning, or its frame destroyed
 // by abort or runtime shutdown (then its owner must still wake to finish).
 class PumpEnd {
@@ -281,7 +296,7 @@ Task<void> splice_pump(
     for (;;) {
         bool polled = false;  // the socket just said it is readable
         if (!flowing) {
-            pipe.reset();
+            release_pipe(pipe);
             IoResult ready = co_await poll(from, POLLIN | POLLRDHUP);
             if (!ready) {
                 if (ready.is(std::errc::device_or_resource_busy)) {
@@ -299,10 +314,14 @@ Task<void> splice_pump(
         //    poll keeps reporting (a recv steps over it). Polling again would spin.
         bool through_buffer = false;
         IoResult in = IoResult::from_errno(EAGAIN);
-        if (!pipe) {
+        if (!pipe || !pipe->in) {
             int fds[2];
             if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
-                pipe = std::make_shared<Pipe>(Pipe{UniqueFd(fds[0]), UniqueFd(fds[1]), gate});
+                if (!pipe) {
+                    pipe = std::make_shared<Pipe>(Pipe{UniqueFd(), UniqueFd(), gate});
+                }
+                pipe->out.reset(fds[0]);
+                pipe->in.reset(fds[1]);
             } else {
                 through_buffer = true;
             }
