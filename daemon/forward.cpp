@@ -11,6 +11,7 @@
 #include <atomic>
 #include <memory>
 
+#include "core/alarm.hpp"
 #include "core/buffer.hpp"
 #include "core/io/recv.hpp"
 #include "core/io/recv_stream.hpp"
@@ -18,7 +19,6 @@
 #include "core/io/splice.hpp"
 #include "core/join_handle.hpp"
 #include "core/sync/event.hpp"
-#include "core/timer.hpp"
 #include "core/unique_fd.hpp"
 #include "core/uring/ring.hpp"
 #include "core/yield.hpp"
@@ -430,6 +430,7 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
     // If this frame is destroyed first (runtime shutdown), the pumps must not run on.
     AbortOnExit stop_pumps{upstream, downstream};
     ForwardResult result;
+    Alarm idle_check;  // cancelled as the frame goes
     const std::int64_t idle_ns = std::chrono::nanoseconds(options.idle).count();
     for (;;) {
         // Reset, then check, then wait: a pump ending in between sets the event again.
@@ -449,11 +450,17 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
             result.end = ForwardEnd::kIdle;
             break;
         }
-        if (!co_await wait_for(flow->changed, std::chrono::nanoseconds(idle_ns - quiet))) {
-            // Timed out, or the ring was too full to arm the timer: in both cases look at the
-            // clock again, after letting the worker reap (so a full ring cannot make us spin).
+        // One timer for the whole connection, re-armed only when it rings early (the flow was
+        // active meanwhile): a pump ending or the idle check never costs a timeout and its
+        // cancel per wait.
+        (void)idle_check.take_ring();
+        if (!idle_check.arm(std::chrono::nanoseconds(idle_ns - quiet))) {
+            // The ring is too full to arm it: let the worker reap, then look at the clock again
+            // (a full ring must not make us spin).
             co_await yield_now();
+            continue;
         }
+        co_await idle_check.wait(flow->changed);
     }
     // Stop whatever still runs (a failure or idleness ended it early); joining makes sure the
     // pumps are gone before the caller closes the descriptors. Their recv, send and poll

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+// Alarm: rings when nobody sets the event; one timeout serves many event-woken waits (counted
+// in ring submissions); it still rings after waits the event ended; an armed alarm destroyed,
+// or destroyed by an aborted task, leaks nothing.
+#include "core/alarm.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include <gtest/gtest.h>
+
+#include "core/join_handle.hpp"
+#include "core/runtime.hpp"
+#include "core/sync/event.hpp"
+#include "core/task_header.hpp"
+#include "core/timer.hpp"
+#include "core/uring/op_state.hpp"
+#include "core/uring/ring.hpp"
+#include "core/yield.hpp"
+#include "tests/support/loopback.hpp"
+
+namespace ringlb::core {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+class AlarmModes : public ::testing::TestWithParam<bool> {};  // DEFER_TASKRUN allowed?
+
+Task<Clock::duration> wait_for_the_alarm(std::chrono::nanoseconds d) {
+    Alarm alarm;
+    Event ev;
+    EXPECT_FALSE(alarm.armed());
+    EXPECT_TRUE(alarm.arm(d));
+    EXPECT_TRUE(alarm.armed());
+    EXPECT_FALSE(alarm.take_ring());
+    const Clock::time_point start = Clock::now();
+    co_await alarm.wait(ev);
+    const Clock::duration elapsed = Clock::now() - start;
+    EXPECT_FALSE(ev.is_set());
+    EXPECT_TRUE(alarm.take_ring()) << "the wait ended without the alarm ringing";
+    EXPECT_FALSE(alarm.armed());
+    EXPECT_FALSE(alarm.take_ring()) << "a ring is taken once";
+    co_return elapsed;
+}
+
+TEST_P(AlarmModes, AWaitNobodySetsEndsWhenTheAlarmRings) {
+    RINGLB_RUNTIME_OR_SKIP(rt, 1, GetParam());
+    JoinResult<Clock::duration> r = rt->block_on(wait_for_the_alarm(50ms));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_GE(*r, 50ms);
+}
+
+Task<void> set_rounds(Event* ev, Event* ack, int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+        ev->set();
+        (void)co_await ack->wait();
+        ack->reset();
+    }
+}
+
+struct Rounds {
+    int woken_by_event = 0;
+    std::uint64_t submissions = 0;  // SQEs the worker submitted meanwhile
+    bool rang_in_the_end = false;
+};
+
+// Waits `rounds` times on one alarm, each wait ended by a sibling task setting the event, then
+// once more until the alarm rings.
+Task<Rounds> many_waits_one_alarm(int rounds) {
+    Rounds out;
+    Event ev;
+    Event ack;
+    Alarm alarm;
+    EXPECT_TRUE(alarm.arm(300ms));
+    const std::uint64_t before = Ring::current()->stats().submissions.load();
+    JoinHandle<void> setter = spawn(set_rounds(&ev, &ack, rounds));
+    for (int i = 0; i < rounds; ++i) {
+        co_await alarm.wait(ev);
+        if (ev.is_set()) {
+            ++out.woken_by_event;
+        }
+        ev.reset();
+        ack.set();
+    }
+    JoinResult<void> joined = co_await setter;
+    EXPECT_TRUE(joined.has_value());
+    co_await yield_now();  // let the worker submit whatever the rounds prepared
+    out.submissions = Ring::current()->stats().submissions.load() - before;
+    co_await alarm.wait(ev);  // nobody sets it now: the same timeout must end this wait
+    out.rang_in_the_end = alarm.take_ring();
+    co_return out;
+}
+
+TEST_P(AlarmModes, OneTimeoutServesManyWaitsTheEventEnds) {
+    RINGLB_RUNTIME_OR_SKIP(rt, 1, GetParam());
+    constexpr int kRounds = 1000;
+    JoinResult<Rounds> r = rt->block_on(many_waits_one_alarm(kRounds));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->woken_by_event, kRounds);
+    // wait_for() would have submitted a timeout and a cancel per round (2,000 SQEs).
+    EXPECT_LT(r->submissions, 10u) << "waits on an armed alarm submitted SQEs";
+    EXPECT_TRUE(r->rang_in_the_end);
+}
+
+Task<void> arm_and_hold(Alarm* alarm, std::atomic<bool>* armed) {
+    EXPECT_TRUE(alarm->arm(1h));
+    armed->store(true);
+    Event never;
+    co_await alarm->wait(never);  // aborted here
+}
+
+Task<void> arm_then_drop() {
+    Alarm alarm;
+    EXPECT_TRUE(alarm.arm(1h));
+    co_await yield_now();  // submitted: the timeout is in the kernel when the alarm goes
+}
+
+TEST_P(AlarmModes, AnArmedAlarmDestroyedOrAbortedLeaksNothing) {
+    const std::int64_t ops_before = live_op_states();
+    const std::int64_t tasks_before = live_task_headers();
+    {
+        RINGLB_RUNTIME_OR_SKIP(rt, 2, GetParam());
+        for (int i = 0; i < 20; ++i) {
+            ASSERT_TRUE(rt->block_on(arm_then_drop()).has_value());
+        }
+        // An aborted task whose frame owns an armed alarm, on another worker than the test.
+        auto alarm = std::make_unique<Alarm>();
+        std::atomic<bool> armed{false};
+        JoinHandle<void> h = rt->spawn_on_worker(1, arm_and_hold(alarm.get(), &armed));
+        ASSERT_TRUE(test::run_until([&] { return armed.load(); }));
+        h.abort();
+        h.header()->wait_finished();
+        alarm.reset();  // from this thread: the cancel goes to worker 1's ring
+        if (ops_before >= 0) {
+            EXPECT_TRUE(test::run_until([&] { return live_op_states() == ops_before; }))
+                    << "cancelled alarms not freed: " << live_op_states() - ops_before;
+        }
+        const Clock::time_point start = Clock::now();
+        rt->shutdown();
+        EXPECT_LT(Clock::now() - start, 3s) << "shutdown waited for a 1 h timeout";
+    }
+    if (ops_before >= 0) {
+        EXPECT_EQ(live_op_states(), ops_before);
+    }
+    if (tasks_before >= 0) {
+        EXPECT_EQ(live_task_headers(), tasks_before);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+        Ring,
+        AlarmModes,
+        ::testing::Values(true, false),
+        [](const ::testing::TestParamInfo<bool>& info) {
+            return info.param ? "DeferTaskrun" : "Fallback";
+        });
+
+}  // namespace
+}  // namespace ringlb::core
