@@ -2,6 +2,7 @@
 // forward(): two pump tasks and the session-side wait for them (end, failure or idleness).
 #include "daemon/forward.hpp"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -42,7 +43,6 @@ std::int64_t coarse_now_ns() noexcept {
 // destroyed in any order, and a pump's PumpEnd must still find its Flow.
 struct Flow {
     Event changed;              // a pump ended
-    Event splices_done;         // the splice path's SpliceGate is gone: no splice left in io-wq
     std::atomic<int> ended{0};  // pumps that have ended
     std::atomic<bool> broken{false};                            // a pump ended by an error or reset
     std::atomic<std::int64_t> last_active_ns{coarse_now_ns()};  // stored, never RMW'd
@@ -56,40 +56,24 @@ struct Flow {
     }
 };
 
-// The splice path's proof that no splice is left in the kernel: every splice's OpState holds
-// a reference (through its Pipe), so the gate goes only after the last splice CQE, and
-// forward() waits for that before its caller may close the sockets. (io-wq looks a splice's
-// descriptors up only when it runs it: a socket closed while one waits there could have its
-// number reused by another connection.)
-struct SpliceGate {
-    std::shared_ptr<Flow> flow;
-    explicit SpliceGate(std::shared_ptr<Flow> f) noexcept : flow(std::move(f)) {}
-    SpliceGate(const SpliceGate&) = delete;
-    SpliceGate& operator=(const SpliceGate&) = delete;
-    ~SpliceGate() { flow->splices_done.set(); }
-};
-
-// A splice pump's pipe, shared with its splices in flight for the same reason.
+// A splice pump's pipe: descriptors only while data keeps coming (see splice_pump()).
 struct Pipe {
     UniqueFd out;  // read end
     UniqueFd in;   // write end
-    std::shared_ptr<SpliceGate> gate;
+    bool open() noexcept {
+        int fds[2];
+        if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+            return false;
+        }
+        out.reset(fds[0]);
+        in.reset(fds[1]);
+        return true;
+    }
+    void close() noexcept {
+        out.reset();
+        in.reset();
+    }
 };
-
-// Gives a drained pipe's descriptors back. The Pipe object itself is kept for the next burst
-// when nothing else holds it (no allocation per small message); a splice still in flight
-// holds it, and then it goes with that splice's CQE.
-void release_pipe(std::shared_ptr<Pipe>& pipe) noexcept {
-    if (pipe == nullptr) {
-        return;
-    }
-    if (pipe.use_count() == 1) {  // only we hold it, and only we could take another reference
-        pipe->out.reset();
-        pipe->in.reset();
-    } else {
-        pipe.reset();
-    }
-}
 
 // Reports a pump's end to its Flow however the pump ends: returning, or its frame destroyed
 // by abort or runtime shutdown (then its owner must still wake to finish).
@@ -274,66 +258,90 @@ Task<void> buffer_pump(
     }
 }
 
-// One direction on the splice path: `from` -> pipe -> `to`, all inside the kernel. The pipe
-// exists only while data keeps coming: after each chunk the pump tries the next splice at
-// once, and only when that finds the socket empty (-EAGAIN) does it close the pipe and poll,
-// so an idle connection holds no pipe. The sockets are non-blocking: a splice never parks an
-// io-wq thread on an empty socket or a full peer; a poll waits instead.
+// One direction on the splice path: `from` -> pipe -> `to`, all inside the kernel, with
+// splice(2) called directly once a ring poll says `from` is readable. Not IORING_OP_SPLICE:
+// the kernel runs every one of those on an io-wq thread, and the hand-offs cost more than the
+// copies saved. Both sockets and the pipe are non-blocking, so no call here blocks: an empty
+// socket or a full peer gives EAGAIN and the pump polls. The pipe exists only while data keeps
+// coming: it is closed whenever the socket runs dry, so an idle connection holds none.
 Task<void> splice_pump(
         int from,
         int to,
         std::shared_ptr<Flow> flow,
         ForwardOptions options,
         std::uint64_t Flow::*bytes,
-        std::atomic<std::uint64_t> ForwardedBytes::*counter,
-        std::shared_ptr<SpliceGate> gate) {
+        std::atomic<std::uint64_t> ForwardedBytes::*counter) {
     PumpEnd end(*flow);
-    std::shared_ptr<Pipe> pipe;  // shared with the splices in flight
-    bool flowing = false;
+    constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+    // Chunks moved before the pump lets the worker's other tasks run: the calls below do not
+    // pass through the ring, so a busy direction would otherwise keep its worker to itself.
+    constexpr unsigned kChunksPerTurn = 8;
+    Pipe pipe;
     for (;;) {
-        bool polled = false;  // the socket just said it is readable
-        if (!flowing) {
-            release_pipe(pipe);
-            IoResult ready = co_await poll(from, POLLIN | POLLRDHUP);
-            if (!ready) {
-                if (ready.is(std::errc::device_or_resource_busy)) {
-                    co_await back_off(std::chrono::milliseconds(1));
-                    continue;
-                }
-                co_return;
+        pipe.close();
+        IoResult ready = co_await poll(from, POLLIN | POLLRDHUP);
+        if (!ready) {
+            if (ready.is(std::errc::device_or_resource_busy)) {
+                co_await back_off(std::chrono::milliseconds(1));
+                continue;
             }
-            polled = true;
+            co_return;
         }
         // Two cases go through a buffer instead, one chunk at a time:
         //  - no descriptor for a pipe: waiting for one could wait forever, since every session
         //    may be in the same place and only a session that finishes frees descriptors;
         //  - readable, yet splice finds nothing: TCP urgent data, which splice stops at and
         //    poll keeps reporting (a recv steps over it). Polling again would spin.
-        bool through_buffer = false;
-        IoResult in = IoResult::from_errno(EAGAIN);
-        if (!pipe || !pipe->in) {
-            int fds[2];
-            if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
-                if (!pipe) {
-                    pipe = std::make_shared<Pipe>(Pipe{UniqueFd(), UniqueFd(), gate});
-                }
-                pipe->out.reset(fds[0]);
-                pipe->in.reset(fds[1]);
-            } else {
-                through_buffer = true;
-            }
-        }
-        if (!through_buffer) {
-            in = co_await splice(from, pipe->in.get(), options.splice_bytes, pipe);
-            if (in.is(std::errc::resource_unavailable_try_again)) {
-                if (!polled) {
-                    flowing = false;  // drained: give the pipe back and wait for data
+        bool through_buffer = !pipe.open();
+        for (unsigned chunks = 0; !through_buffer; ++chunks) {
+            const ssize_t in =
+                    ::splice(from, nullptr, pipe.in.get(), nullptr, options.splice_bytes, kFlags);
+            if (in < 0) {
+                if (errno == EINTR) {
                     continue;
                 }
-                through_buffer = true;
+                if (errno == EAGAIN) {
+                    through_buffer = chunks == 0;  // nothing at all after POLLIN: urgent data
+                    break;                         // drained: give the pipe back and wait
+                }
+                co_return;  // reset or error: broken
+            }
+            if (in == 0) {
+                if (shut_write(to)) {
+                    end.mark_clean();
+                }
+                co_return;
+            }
+            flow->touch();
+            auto left = static_cast<std::size_t>(in);
+            while (left > 0) {
+                const ssize_t out = ::splice(pipe.out.get(), nullptr, to, nullptr, left, kFlags);
+                if (out < 0) {
+                    if (errno == EINTR) {
+                        continue;
+                    }
+                    if (errno != EAGAIN) {
+                        co_return;  // the reader is gone: broken
+                    }
+                    IoResult writable = co_await poll(to, POLLOUT);
+                    if (!writable) {
+                        if (!writable.is(std::errc::device_or_resource_busy)) {
+                            co_return;
+                        }
+                        co_await back_off(std::chrono::milliseconds(1));
+                    }
+                    continue;
+                }
+                left -= static_cast<std::size_t>(out);
+                flow->touch();
+            }
+            count(*flow, bytes, options.counters, counter, static_cast<std::size_t>(in));
+            if (chunks % kChunksPerTurn == kChunksPerTurn - 1) {
+                co_await yield_now();
             }
         }
         if (through_buffer) {
+            pipe.close();
             const std::int64_t moved =
                     co_await relay_buffered_chunk(from, to, options.buffer_bytes);
             if (moved <= 0) {
@@ -343,47 +351,7 @@ Task<void> splice_pump(
                 co_return;
             }
             count(*flow, bytes, options.counters, counter, static_cast<std::size_t>(moved));
-            flowing = false;
-            continue;
         }
-        if (!in) {
-            if (in.is(std::errc::device_or_resource_busy)) {
-                co_await back_off(std::chrono::milliseconds(1));
-                continue;
-            }
-            co_return;  // reset or error: broken
-        }
-        const std::size_t n = static_cast<std::size_t>(in.value());
-        if (n == 0) {
-            if (shut_write(to)) {
-                end.mark_clean();
-            }
-            co_return;
-        }
-        flow->touch();
-        std::size_t left = n;
-        while (left > 0) {
-            IoResult out =
-                    co_await splice(pipe->out.get(), to, static_cast<std::uint32_t>(left), pipe);
-            if (!out) {
-                if (out.is(std::errc::resource_unavailable_try_again)) {
-                    IoResult writable = co_await poll(to, POLLOUT);
-                    if (!writable && !writable.is(std::errc::device_or_resource_busy)) {
-                        co_return;
-                    }
-                    continue;
-                }
-                if (out.is(std::errc::device_or_resource_busy)) {
-                    co_await back_off(std::chrono::milliseconds(1));
-                    continue;
-                }
-                co_return;  // the reader is gone: broken
-            }
-            left -= static_cast<std::size_t>(out.value());
-            flow->touch();
-        }
-        count(*flow, bytes, options.counters, counter, n);
-        flowing = true;
     }
 }
 
@@ -409,20 +377,16 @@ void arm_reset_on_close(int fd) noexcept {
 
 Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options) {
     auto flow = std::make_shared<Flow>();
-    std::shared_ptr<SpliceGate> gate;
     auto start = [&](int from,
                      int to,
                      std::uint64_t Flow::*bytes,
                      std::atomic<std::uint64_t> ForwardedBytes::*counter) {
         if (options.splice) {
-            return spawn(splice_pump(from, to, flow, options, bytes, counter, gate));
+            return spawn(splice_pump(from, to, flow, options, bytes, counter));
         }
         const bool ring = options.buffer_ring && Ring::current()->buffers() != nullptr;
         return spawn((ring ? &ring_pump : &buffer_pump)(from, to, flow, options, bytes, counter));
     };
-    if (options.splice) {
-        gate = std::make_shared<SpliceGate>(flow);
-    }
     JoinHandle<void> upstream = start(
             client_fd, backend_fd, &Flow::client_to_backend, &ForwardedBytes::client_to_backend);
     JoinHandle<void> downstream = start(
@@ -465,18 +429,11 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
     // Stop whatever still runs (a failure or idleness ended it early); joining makes sure the
     // pumps are gone before the caller closes the descriptors. Their recv, send and poll
     // operations hold the socket's file from submission, so a cancel still on its way is
-    // harmless; splices are waited for below.
+    // harmless (the splice path's splices are plain system calls, over when they return).
     upstream.abort();
     downstream.abort();
     (void)co_await upstream;
     (void)co_await downstream;
-    if (gate) {
-        // The pumps' references went with their frames; splices still in io-wq hold theirs.
-        // Reset, then drop ours, then wait: the last one out sets the event.
-        flow->splices_done.reset();
-        gate.reset();
-        (void)co_await flow->splices_done.wait();
-    }
     if (result.end != ForwardEnd::kIdle && flow->broken.load(std::memory_order_acquire)) {
         result.end = ForwardEnd::kReset;
     }

@@ -34,7 +34,7 @@ struct ForwardOptions {
     std::uint32_t max_queued = 4;      // ring buffers a direction may hold before it pauses
     std::size_t buffer_bytes = 16384;  // per direction, without the ring
     /// Relay inside the kernel instead: socket -> pipe -> socket with splice (a pipe per
-    /// direction, held only while data keeps coming). Each splice runs on an io-wq thread.
+    /// direction, held only while data keeps coming), by splice(2) calls after a ring poll.
     bool splice = false;
     std::uint32_t splice_bytes = 65536;  // at most per splice (a pipe's default capacity)
     std::chrono::milliseconds idle{0};   // no byte either way for this long ends it; 0: never

@@ -73,6 +73,14 @@ void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
             // An older kernel with bundles but no multishot length: without them from now
             // on; the consumer sees the recv ended with nothing queued (-EAGAIN), re-arms.
             s->ring->stop_bundles();
+        } else if (
+                cqe.res == -ENOBUFS
+                && (s->queued.load(std::memory_order_relaxed) >= s->max_queued
+                    || s->pool->starved())) {
+            // Not an error for the consumer, who sees the recv end (-EAGAIN) once its queue
+            // is empty and arms it again: either this stream took the window itself (a plain
+            // multishot drains its socket in one pass; its pause was coming anyway), or other
+            // streams did and the window has just grown.
         } else if (cqe.res != -ECANCELED) {
             s->queue.push(cqe.res, Buffer{});
         }

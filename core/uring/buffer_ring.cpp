@@ -4,6 +4,7 @@
 
 #include <liburing.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +32,8 @@ BufferRing::BufferRing(const Ring* owner, BufferRingOptions o)
         , count_(o.count)
         , buffer_bytes_(o.buffer_bytes)
         , slot_of_(std::make_unique<std::uint16_t[]>(o.count))
+        , warm_(std::make_unique<std::uint16_t[]>(o.count))
+        , window_(std::min(o.count, kInitialWindow))
         , remote_next_(std::make_unique<std::atomic<std::uint32_t>[]>(o.count)) {}
 
 BufferRing::~BufferRing() {
@@ -63,10 +66,13 @@ Result<BufferRing*> BufferRing::create(io_uring& ring, const Ring* owner, Buffer
     if (err != 0) {
         return Unexpected(std::error_code(-err, std::system_category()));
     }
-    for (std::uint32_t bid = 0; bid < o.count; ++bid) {
+    // Highest bids at the bottom of the stack: the ring starts with 0, 1, 2, ...
+    for (std::uint32_t i = 0; i < o.count; ++i) {
+        const std::uint32_t bid = o.count - 1 - i;
         br->remote_next_[bid].store(kNone, std::memory_order_relaxed);
-        br->add_to_ring(static_cast<std::uint16_t>(bid));
+        br->warm_[br->warm_top_++] = static_cast<std::uint16_t>(bid);
     }
+    br->top_up();
     return br.release();
 }
 
@@ -87,7 +93,7 @@ std::int64_t BufferRing::drain_remote(bool into_ring) noexcept {
     while (bid != kNone) {
         const std::uint32_t next = remote_next_[bid].load(std::memory_order_relaxed);
         if (into_ring) {
-            add_to_ring(static_cast<std::uint16_t>(bid));
+            warm_[warm_top_++] = static_cast<std::uint16_t>(bid);
         }
         ++n;
         bid = next;
@@ -111,12 +117,35 @@ void BufferRing::add_to_ring(std::uint16_t bid) noexcept {
     io_uring_buf_ring_add(
             entries_, memory_ + std::size_t{bid} * buffer_bytes_, buffer_bytes_, bid, mask, 0);
     ++tail_;
+    ++posted_;
     // release (inside): publishes the entry to the kernel's read of the tail.
     io_uring_buf_ring_advance(entries_, 1);
 }
 
+void BufferRing::take_back(std::uint16_t bid) noexcept {
+    warm_[warm_top_++] = bid;
+    top_up();
+}
+
+void BufferRing::top_up() noexcept {
+    while (posted_ < window_ && warm_top_ > 0) {
+        add_to_ring(warm_[--warm_top_]);
+    }
+}
+
+bool BufferRing::starved() noexcept {
+    if (warm_top_ > 0) {
+        // The kernel took more buffers in one turn than the window held: give it more, for
+        // good (a smaller window only saves cache, a starved recv costs a re-arm).
+        window_ = std::min(count_, window_ * 2);
+        top_up();
+    }
+    return posted_ > 0;
+}
+
 Buffer BufferRing::lend(std::uint16_t bid, std::size_t len) noexcept {
-    RINGLB_ASSERT(bid < count_ && len <= buffer_bytes_);
+    RINGLB_ASSERT(bid < count_ && len <= buffer_bytes_ && posted_ > 0);
+    --posted_;  // the kernel took it from the ring
     // relaxed: the Buffer's give_back is ordered after this by the handoff that moves it.
     refs_.fetch_add(1, std::memory_order_relaxed);
     return Buffer::provided(this, bid, memory_ + std::size_t{bid} * buffer_bytes_, len);
@@ -140,7 +169,7 @@ void BufferRing::give_back(std::uint16_t bid) noexcept {
         return;
     }
     if (Ring::current() == owner_) {
-        add_to_ring(bid);
+        take_back(bid);
         unref(1);
         return;
     }
@@ -170,10 +199,11 @@ void BufferRing::give_back(std::uint16_t bid) noexcept {
 }
 
 void BufferRing::recycle_remote() noexcept {
-    if (remote_head_.load(std::memory_order_relaxed) == kNone) {
-        return;
-    }
-    const std::int64_t n = drain_remote(true);
+    // Every loop turn, before the enter: the handlers of the last one lent buffers out of
+    // the ring, and some came back meanwhile.
+    const std::int64_t n =
+            remote_head_.load(std::memory_order_relaxed) == kNone ? 0 : drain_remote(true);
+    top_up();
     unref(n);
 }
 

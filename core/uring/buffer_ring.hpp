@@ -7,8 +7,16 @@
 // (liburing 2.3 has no setup helper) as buffer group 0 of its ring. The kernel takes buffers
 // at the ring's head; a CQE names the first one (and, for a bundle, how many consecutive ring
 // entries it filled). Each buffer handed out becomes a Buffer (lend()); destroying that Buffer
-// gives it back: on the owner thread straight into the ring, from other threads (a pump that
-// was stolen by another worker) through a lock-free stack the owner drains every loop turn.
+// gives it back: on the owner thread at once, from other threads (a pump that was stolen by
+// another worker) through a lock-free stack the owner drains every loop turn.
+//
+// The warm window: only `window` buffers are posted in the kernel ring at a time; the others
+// wait on a LIFO stack, most recently given back on top, and top the ring up as the kernel
+// takes buffers. The kernel takes the oldest posted entry, so with every buffer posted a
+// single busy stream would cycle through all of them (16 MiB by default) and find each one
+// cold in the cache; with the window it cycles through window + in-flight buffers. Measured on
+// bulk: 0.44 -> 0.36 CPU-s/GB. A recv that finds the ring empty while buffers wait on the
+// stack (-ENOBUFS) doubles the window for good and re-arms at once (starved()).
 //
 // Lifetime: reference-counted, one for the Ring and one per lent buffer, so a Buffer that
 // outlives its worker (a result held past shutdown) still points at live memory.
@@ -54,8 +62,13 @@ public:
     std::uint16_t bundle_bid(std::uint16_t first_bid, std::uint32_t i) const noexcept;
     /// Takes back a lent buffer. Any thread.
     void give_back(std::uint16_t bid) noexcept;
-    /// Puts every buffer given back by other threads into the ring. Owner thread.
+    /// Takes back the buffers given back by other threads and tops the ring up to the
+    /// window. Owner thread, every loop turn.
     void recycle_remote() noexcept;
+    /// A recv found the ring empty (-ENOBUFS): widens the window and tops the ring up. True
+    /// when the ring has buffers again (re-arm at once); false when every buffer is lent.
+    /// Owner thread (a CQE handler).
+    bool starved() noexcept;
     /// True when other threads gave buffers back since the last recycle_remote(). Any thread.
     bool has_remote() const noexcept {
         // seq_cst: pairs with the pusher's seq_cst CAS and the owner's seq_cst store of its
@@ -65,6 +78,10 @@ public:
 
     std::uint32_t buffer_bytes() const noexcept { return buffer_bytes_; }
     std::uint32_t count() const noexcept { return count_; }
+    /// How many buffers the ring keeps posted now (see the warm window). Owner thread.
+    std::uint32_t window() const noexcept { return window_; }
+    /// The first window: enough for a few dozen connections receiving in one loop turn.
+    static constexpr std::uint32_t kInitialWindow = 32;
     /// Buffers lent and not yet given back (including those on the remote stack). Any thread.
     std::uint32_t lent() const noexcept {
         return static_cast<std::uint32_t>(refs_.load(std::memory_order_relaxed) - 1);
@@ -75,6 +92,10 @@ private:
     BufferRing(const Ring* owner, BufferRingOptions o);
     ~BufferRing();
     void add_to_ring(std::uint16_t bid) noexcept;
+    /// Onto the warm stack, then tops the ring up. Owner thread.
+    void take_back(std::uint16_t bid) noexcept;
+    /// Posts buffers from the warm stack until `window_` are in the ring. Owner thread.
+    void top_up() noexcept;
     void unref(std::int64_t n) noexcept;
     /// Empties the remote stack, into the ring (owner) or just counting; returns how many.
     std::int64_t drain_remote(bool into_ring) noexcept;
@@ -91,6 +112,10 @@ private:
     // Owner thread only.
     std::unique_ptr<std::uint16_t[]> slot_of_;  // bid -> ring entry it was last put in
     std::uint16_t tail_ = 0;                    // our copy of entries_->tail
+    std::unique_ptr<std::uint16_t[]> warm_;     // bids out of the ring, newest on top
+    std::uint32_t warm_top_ = 0;
+    std::uint32_t posted_ = 0;  // buffers in the kernel ring: added, not yet taken
+    std::uint32_t window_ = 0;  // how many we keep posted
 
     // Any thread (atomics).
     std::atomic<std::int64_t> refs_{1};  // the Ring's, plus one per lent buffer
