@@ -14,10 +14,10 @@
 
 #include "core/alarm.hpp"
 #include "core/buffer.hpp"
+#include "core/io/poll.hpp"
 #include "core/io/recv.hpp"
 #include "core/io/recv_stream.hpp"
 #include "core/io/send.hpp"
-#include "core/io/splice.hpp"
 #include "core/join_handle.hpp"
 #include "core/sync/event.hpp"
 #include "core/unique_fd.hpp"
@@ -42,8 +42,8 @@ std::int64_t coarse_now_ns() noexcept {
 // forward() outlives its pumps (it joins them), but at runtime shutdown the frames are
 // destroyed in any order, and a pump's PumpEnd must still find its Flow.
 struct Flow {
-    Event changed;              // a pump ended
-    std::atomic<int> ended{0};  // pumps that have ended
+    Event changed;                                              // a pump ended
+    std::atomic<int> ended{0};                                  // pumps that have ended
     std::atomic<bool> broken{false};                            // a pump ended by an error or reset
     std::atomic<std::int64_t> last_active_ns{coarse_now_ns()};  // stored, never RMW'd
     // Bytes forwarded, each written by its pump only and read after the join.

@@ -18,7 +18,6 @@ namespace ringlb::core::detail {
 
 OneShotAwaiter::OneShotAwaiter(OneShotAwaiter&& other) noexcept
         : buffer_(std::move(other.buffer_))
-        , keep_(std::move(other.keep_))
         , deadline_(other.deadline_)
         , op_(std::exchange(other.op_, nullptr))
         , early_res_(other.early_res_) {}
@@ -58,7 +57,6 @@ bool OneShotAwaiter::submit(std::coroutine_handle<> h, PrepFn prep, const void* 
     op.ring = ring;
     op.pending_cqes = static_cast<std::uint8_t>(needed);
     op.buf = std::move(buffer_);  // Lifetime: owned by the OpState until the CQE
-    op.keep = std::move(keep_);
     op.refs.fetch_add(needed, std::memory_order_relaxed);  // one per SQE in flight
     prep(sqe, op_, self);
     op.user_data = user_data::encode(CompletionKind::kOneShot, op_);

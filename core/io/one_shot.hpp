@@ -6,7 +6,6 @@
 
 #include <coroutine>
 #include <cstdint>
-#include <memory>
 
 #include "core/buffer.hpp"
 #include "core/io/deadline.hpp"
@@ -52,8 +51,6 @@ protected:
 
     /// Lent to the kernel at submit().
     Buffer buffer_;
-    /// Moved into the OpState at submit(): kept until the operation's last CQE.
-    std::shared_ptr<void> keep_;
 
 private:
     static bool poll(void* op, TaskHeader& task) noexcept;

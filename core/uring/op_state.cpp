@@ -65,7 +65,6 @@ void reset(OpState& op) noexcept {
     op.user_data = 0;
     op.next_cancel = nullptr;
     op.buf = Buffer{};
-    op.keep.reset();  // may run a destructor that wakes someone (see OpState::keep)
     op.addrlen = 0;
 }
 

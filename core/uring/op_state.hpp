@@ -14,7 +14,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
 
 #include "core/atomic_waker.hpp"
 #include "core/buffer.hpp"
@@ -53,9 +52,6 @@ struct alignas(16) OpState {
         sockaddr_in6 v6;
     } addr{};
     socklen_t addrlen = 0;
-    // Whatever must outlive the operation beyond its buffer: descriptors that io-wq looks up
-    // only when it runs the request (splice), or a gate that the owner waits on.
-    std::shared_ptr<void> keep;
 
     /// How to free a state that is not a pooled plain OpState (streams); null for pooled.
     void (*free_fn)(OpState* self) noexcept = nullptr;

@@ -48,7 +48,6 @@ constexpr std::uint8_t kAllowedOps[] = {
         IORING_OP_LINK_TIMEOUT,
         IORING_OP_ASYNC_CANCEL,
         IORING_OP_READ,
-        IORING_OP_SPLICE,
         IORING_OP_POLL_ADD,
 };
 
