@@ -60,6 +60,9 @@ struct Pool {
 
 enum class ProxySend { kOff, kV1, kV2 };
 
+/// `listeners[].splice`: false, true, or "auto" (buffers until a direction carries bulk).
+enum class Splice { kOff, kOn, kAuto };
+
 struct ProxyProtocol {
     ProxySend send = ProxySend::kOff;  // header written to the backend before any payload
     bool accept = false;               // a header is required from the client
@@ -83,8 +86,9 @@ struct Listener {
     /// connection's data (it reads again only once the last read has been sent on).
     std::uint32_t buffer_bytes = 16384;
     /// Relay with splice (socket -> pipe -> socket in the kernel) instead of receiving into
-    /// buffers: a pipe per direction while data flows, and io-wq threads doing the moves.
-    bool splice = false;
+    /// buffers, a pipe per direction while data flows: always, or (auto) once a direction
+    /// fills two buffers in a row.
+    Splice splice = Splice::kAuto;
     Timeouts timeouts;
     ProxyProtocol proxy_protocol;
 };

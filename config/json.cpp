@@ -254,7 +254,16 @@ void read_listener(Reader& r, const json& j, const std::string& path, Config& ou
     l.max_connections = r.uint(j, path, "max_connections", 1, 10'000'000, l.max_connections);
     l.retries = r.uint(j, path, "retries", 0, 10, l.retries);
     l.buffer_bytes = r.uint(j, path, "buffer_bytes", 1024, 16 * 1024 * 1024, l.buffer_bytes);
-    l.splice = r.boolean(j, path, "splice", l.splice);
+    if (const auto it = j.find("splice"); it != j.end()) {
+        if (it->is_boolean()) {
+            l.splice = it->get<bool>() ? Splice::kOn : Splice::kOff;
+        } else if (it->is_string() && it->get<std::string>() == "auto") {
+            l.splice = Splice::kAuto;
+        } else {
+            r.error(Reader::join(path, "splice"),
+                    "expected true, false or \"auto\", found " + it->dump());
+        }
+    }
     if (j.contains("timeouts")) {
         const std::string tpath = Reader::join(path, "timeouts");
         const json& t = j.at("timeouts");

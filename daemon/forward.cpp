@@ -21,6 +21,7 @@
 #include "core/join_handle.hpp"
 #include "core/sync/event.hpp"
 #include "core/unique_fd.hpp"
+#include "core/uring/buffer_ring.hpp"
 #include "core/uring/ring.hpp"
 #include "core/yield.hpp"
 #include "daemon/back_off.hpp"
@@ -146,6 +147,20 @@ Task<std::int64_t> relay_buffered_chunk(int from, int to, std::size_t buffer_byt
     }
 }
 
+Task<bool> splice_relay(
+        int from,
+        int to,
+        Flow& flow,
+        const ForwardOptions& options,
+        std::uint64_t Flow::*bytes,
+        std::atomic<std::uint64_t> ForwardedBytes::*counter);
+
+// Whether a chunk filled its ring buffer: the socket had more than a buffer's worth at once.
+bool fills_its_buffer(std::size_t n) noexcept {
+    const BufferRing* ring = Ring::current()->buffers();
+    return ring != nullptr && n >= ring->buffer_bytes();
+}
+
 // The default path: chunks are buffers of the worker's ring, filled by a multishot recv; a
 // direction waiting for data holds none, and each goes back to the ring once sent.
 Task<void> ring_pump(
@@ -157,10 +172,21 @@ Task<void> ring_pump(
         std::atomic<std::uint64_t> ForwardedBytes::*counter) {
     PumpEnd end(*flow);
     RecvStream stream(from, options.max_queued);
+    // splice_auto: full chunks in a row so far, and whether the recv is being stopped so that
+    // the splice path can take the socket over.
+    unsigned full_in_a_row = 0;
+    bool to_splice = false;
     for (;;) {
-        Received in = co_await stream.next();
+        Received in = co_await (to_splice ? stream.drain() : stream.next());
         if (!in.n) {
             if (in.n.is(std::errc::resource_unavailable_try_again)) {
+                if (to_splice) {
+                    // The recv has ended and all it received is sent: bytes stay in order.
+                    if (co_await splice_relay(from, to, *flow, options, bytes, counter)) {
+                        end.mark_clean();
+                    }
+                    co_return;
+                }
                 continue;  // the recv paused and ended with nothing queued: arm it again
             }
             if (in.n.is(std::errc::no_buffer_space)
@@ -208,6 +234,18 @@ Task<void> ring_pump(
         }
         in.buf.reset();  // back to its ring now, not at the next chunk
         count(*flow, bytes, options.counters, counter, n);
+        if (options.splice_auto && !to_splice) {
+            // Two full buffers in a row: bulk, which splice moves without copies. For good:
+            // switching back and forth would cost a recv arming and a cancel per burst.
+            full_in_a_row = fills_its_buffer(n) ? full_in_a_row + 1 : 0;
+            if (full_in_a_row == 2) {
+                to_splice = true;
+                stream.stop();
+                if (options.counters != nullptr) {
+                    add_single_writer(options.counters->mine().splice_switches, 1);
+                }
+            }
+        }
     }
 }
 
@@ -264,14 +302,15 @@ Task<void> buffer_pump(
 // copies saved. Both sockets and the pipe are non-blocking, so no call here blocks: an empty
 // socket or a full peer gives EAGAIN and the pump polls. The pipe exists only while data keeps
 // coming: it is closed whenever the socket runs dry, so an idle connection holds none.
-Task<void> splice_pump(
+// True at a clean end (EOF, propagated), false when broken. The caller's frame owns `flow`
+// and `options`.
+Task<bool> splice_relay(
         int from,
         int to,
-        std::shared_ptr<Flow> flow,
-        ForwardOptions options,
+        Flow& flow,
+        const ForwardOptions& options,
         std::uint64_t Flow::*bytes,
         std::atomic<std::uint64_t> ForwardedBytes::*counter) {
-    PumpEnd end(*flow);
     constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
     // Chunks moved before the pump lets the worker's other tasks run: the calls below do not
     // pass through the ring, so a busy direction would otherwise keep its worker to itself.
@@ -285,7 +324,7 @@ Task<void> splice_pump(
                 co_await back_off(std::chrono::milliseconds(1));
                 continue;
             }
-            co_return;
+            co_return false;
         }
         // Two cases go through a buffer instead, one chunk at a time:
         //  - no descriptor for a pipe: waiting for one could wait forever, since every session
@@ -304,15 +343,12 @@ Task<void> splice_pump(
                     through_buffer = chunks == 0;  // nothing at all after POLLIN: urgent data
                     break;                         // drained: give the pipe back and wait
                 }
-                co_return;  // reset or error: broken
+                co_return false;  // reset or error: broken
             }
             if (in == 0) {
-                if (shut_write(to)) {
-                    end.mark_clean();
-                }
-                co_return;
+                co_return shut_write(to);
             }
-            flow->touch();
+            flow.touch();
             auto left = static_cast<std::size_t>(in);
             while (left > 0) {
                 const ssize_t out = ::splice(pipe.out.get(), nullptr, to, nullptr, left, kFlags);
@@ -321,21 +357,21 @@ Task<void> splice_pump(
                         continue;
                     }
                     if (errno != EAGAIN) {
-                        co_return;  // the reader is gone: broken
+                        co_return false;  // the reader is gone: broken
                     }
                     IoResult writable = co_await poll(to, POLLOUT);
                     if (!writable) {
                         if (!writable.is(std::errc::device_or_resource_busy)) {
-                            co_return;
+                            co_return false;
                         }
                         co_await back_off(std::chrono::milliseconds(1));
                     }
                     continue;
                 }
                 left -= static_cast<std::size_t>(out);
-                flow->touch();
+                flow.touch();
             }
-            count(*flow, bytes, options.counters, counter, static_cast<std::size_t>(in));
+            count(flow, bytes, options.counters, counter, static_cast<std::size_t>(in));
             if (chunks % kChunksPerTurn == kChunksPerTurn - 1) {
                 co_await yield_now();
             }
@@ -345,13 +381,24 @@ Task<void> splice_pump(
             const std::int64_t moved =
                     co_await relay_buffered_chunk(from, to, options.buffer_bytes);
             if (moved <= 0) {
-                if (moved == 0) {
-                    end.mark_clean();
-                }
-                co_return;
+                co_return moved == 0;
             }
-            count(*flow, bytes, options.counters, counter, static_cast<std::size_t>(moved));
+            count(flow, bytes, options.counters, counter, static_cast<std::size_t>(moved));
         }
+    }
+}
+
+// The splice path for the whole of a direction's life (listeners[].splice: true).
+Task<void> splice_pump(
+        int from,
+        int to,
+        std::shared_ptr<Flow> flow,
+        ForwardOptions options,
+        std::uint64_t Flow::*bytes,
+        std::atomic<std::uint64_t> ForwardedBytes::*counter) {
+    PumpEnd end(*flow);
+    if (co_await splice_relay(from, to, *flow, options, bytes, counter)) {
+        end.mark_clean();
     }
 }
 

@@ -24,6 +24,7 @@ namespace ringlb::daemon {
 struct ForwardedBytes {
     std::atomic<std::uint64_t> client_to_backend{0};
     std::atomic<std::uint64_t> backend_to_client{0};
+    std::atomic<std::uint64_t> splice_switches{0};  // directions moved to splice (auto)
 };
 
 struct ForwardOptions {
@@ -36,6 +37,9 @@ struct ForwardOptions {
     /// Relay inside the kernel instead: socket -> pipe -> socket with splice (a pipe per
     /// direction, held only while data keeps coming), by splice(2) calls after a ring poll.
     bool splice = false;
+    /// Buffers first, as buffer_ring says; a direction that fills two ring buffers in a row
+    /// stops its recv and splices from then on (bulk pays no copies; small messages no pipe).
+    bool splice_auto = false;
     std::uint32_t splice_bytes = 65536;  // at most per splice (a pipe's default capacity)
     std::chrono::milliseconds idle{0};   // no byte either way for this long ends it; 0: never
     PerWorker<ForwardedBytes>* counters = nullptr;  // optional; must outlive the pumps

@@ -103,8 +103,9 @@ std::string describe_io(const core::RingFeatures& f, const config::Config& cfg) 
     }
     std::string spliced;
     for (const config::Listener& l : cfg.listeners) {
-        if (l.splice) {
-            spliced += (spliced.empty() ? "" : ", ") + l.name;
+        if (l.splice != config::Splice::kOff) {
+            spliced += (spliced.empty() ? "" : ", ") + l.name
+                    + (l.splice == config::Splice::kAuto ? " (auto)" : "");
         }
     }
     if (!spliced.empty()) {

@@ -105,7 +105,7 @@ struct SessionParams {
     std::chrono::milliseconds connect_timeout{0};
     std::chrono::milliseconds idle_timeout{0};
     std::size_t buffer_bytes = 0;
-    bool splice = false;
+    config::Splice splice = config::Splice::kOff;
     config::ProxySend send_header = config::ProxySend::kOff;
     bool expect_header = false;
     bool peer_trusted = false;  // only meaningful with expect_header
@@ -322,7 +322,8 @@ Task<std::optional<Ready>> set_up(int client, ListenerState& listener_state) {
             params.pool,
             std::move(backend),
             {.buffer_bytes = params.buffer_bytes,
-             .splice = params.splice,
+             .splice = params.splice == config::Splice::kOn,
+             .splice_auto = params.splice == config::Splice::kAuto,
              .idle = params.idle_timeout,
              .counters = &listener->bytes}};
 }

@@ -139,6 +139,10 @@ bool RecvStream::NextOp::await_suspend(std::coroutine_handle<> h) noexcept {
     RINGLB_CHECK(ring != nullptr && task != nullptr, "recv stream awaited outside a task");
     RecvStreamState& s = *state_;
     if (!s.armed.load(std::memory_order_acquire)) {
+        if (!arm_) {
+            early_res_ = -EAGAIN;  // drained: the recv has ended and nothing is queued
+            return false;
+        }
         if (ring->buffers() == nullptr) {
             early_res_ = -EOPNOTSUPP;
             return false;
@@ -178,6 +182,14 @@ bool RecvStream::NextOp::await_suspend(std::coroutine_handle<> h) noexcept {
         return false;
     }
     return true;
+}
+
+void RecvStream::stop() noexcept {
+    // acquire: the arming's writes (ring, user_data) happened before; a recv that ends right
+    // now makes this cancel find nothing, which is harmless (its CQE only drops a reference).
+    if (state_->armed.load(std::memory_order_acquire)) {
+        state_->ring->request_cancel(state_);
+    }
 }
 
 Received RecvStream::NextOp::await_resume() noexcept {

@@ -35,7 +35,7 @@ public:
 
     class [[nodiscard]] NextOp {
     public:
-        explicit NextOp(RecvStreamState* s) noexcept : state_(s) {}
+        NextOp(RecvStreamState* s, bool arm) noexcept : state_(s), arm_(arm) {}
         bool await_ready() const noexcept;
         bool await_suspend(std::coroutine_handle<> h) noexcept;
         /// n > 0: `buf` holds n bytes (a buffer of the ring); n == 0: EOF; otherwise an error:
@@ -46,11 +46,19 @@ public:
 
     private:
         RecvStreamState* state_;
+        bool arm_;  // arm the recv if it is not armed (next()), or not (drain())
         std::int32_t early_res_ = 0;
     };
 
     /// The next chunk. Inside a runtime task only.
-    NextOp next() noexcept { return NextOp(state_); }
+    NextOp next() noexcept { return NextOp(state_, true); }
+
+    /// Ends the recv (a cancel, if it is armed), so that the socket can be handed to another
+    /// reader once drain() says -EAGAIN. Any thread; at most once per arming.
+    void stop() noexcept;
+    /// Like next(), but never arms the recv: the chunks still queued or on their way, then
+    /// -EAGAIN once the recv has ended and nothing is left. After stop().
+    NextOp drain() noexcept { return NextOp(state_, false); }
 
 private:
     RecvStreamState* state_;

@@ -107,6 +107,15 @@ private:
                 f.add(static_cast<double>(l->bytes.sum(&ForwardedBytes::backend_to_client)),
                       {{"listener", name_of(*l)}, {"direction", "backend_to_client"}});
             }
+            f.family(
+                    "ringlb_listener_splice_switches_total",
+                    "Connection directions that carried bulk and moved to splice "
+                    "(listeners[].splice: auto).",
+                    MetricType::Counter);
+            for (const auto& l : v.listeners) {
+                f.add(static_cast<double>(l->bytes.sum(&ForwardedBytes::splice_switches)),
+                      {{"listener", name_of(*l)}});
+            }
             collect_backends(f, v);
             f.family(
                     "ringlb_connect_duration_seconds",

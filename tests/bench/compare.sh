@@ -18,7 +18,8 @@
 #      rounds would reuse the memory the first one freed)
 #   e. ringlbd at 1 and 2 workers for (a)
 # It prints one table (medians) and writes it, with the machine and the exact commands, to
-# tests/bench/results/compare-<date>.md. Everything it started is stopped on exit.
+# tests/bench/results/compare-<date>.md and into docs/performance.md (its "latest run"
+# section, replaced on each run; --no-doc to skip). Everything it started is stopped on exit.
 #
 # Environment: RINGLBD=path benchmarks another binary (e.g. build-release/daemon/ringlbd).
 set -uo pipefail
@@ -35,6 +36,7 @@ IDLE_N=10000
 CONNS=50
 KEEP=0
 INSTALL=1
+WRITE_DOC=1
 
 usage() {
     cat <<EOF
@@ -47,18 +49,20 @@ usage: tests/bench/compare.sh [--quick] [--rounds R] [--duration S] [--workers 1
   --idle-conns N  idle connections opened through each proxy in test d (default 10000)
   --keep          keep the temporary directory (configs, logs, raw outputs)
   --no-install    do not apt-get install missing tools
+  --no-doc        do not write the run into docs/performance.md (--quick implies it)
 EOF
 }
 
 while [ $# -gt 0 ]; do
     case $1 in
-        --quick) ROUNDS=1; DURATION=5 ;;
+        --quick) ROUNDS=1; DURATION=5; WRITE_DOC=0 ;;
         --rounds) ROUNDS=${2:?}; shift ;;
         --duration) DURATION=${2:?}; shift ;;
         --workers) WORKERS=${2:?}; shift ;;
         --idle-conns) IDLE_N=${2:?}; shift ;;
         --keep) KEEP=1 ;;
         --no-install) INSTALL=0 ;;
+        --no-doc) WRITE_DOC=0 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare.sh: unknown argument: $1" >&2; usage >&2; exit 64 ;;
     esac
@@ -220,7 +224,7 @@ next_port; R_METRICS=$NEXT_PORT
 next_port; ALT_HTTP=$NEXT_PORT; next_port; ALT_METRICS=$NEXT_PORT
 next_port; H_HTTP=$NEXT_PORT; next_port; H_BULK=$NEXT_PORT; next_port; H_IDLE=$NEXT_PORT
 next_port; HS_BULK=$NEXT_PORT
-next_port; RS_BULK=$NEXT_PORT     # ringlbd's bulk listener with "splice": true
+next_port; RC_BULK=$NEXT_PORT     # ringlbd's bulk listener with "splice": false (the copy path)
 next_port; N_HTTP=$NEXT_PORT; next_port; N_BULK=$NEXT_PORT; next_port; N_IDLE=$NEXT_PORT
 
 # start NAME CMD...: runs CMD in the background, output to $TMP/NAME.log; sets LAST_PID.
@@ -301,12 +305,12 @@ wait_port iperf3-server "$IPERF_PID" "$B_IPERF"
 ringlbd_listener() { # NAME PORT POOL [EXTRA-JSON]
     printf '    { "name": "%s", "listen": "127.0.0.1:%s", "pool": "%s",%s\n      "timeouts": { "connect_ms": 3000, "idle_ms": 86400000 } }' "$1" "$2" "$3" "${4:-}"
 }
-ringlbd_config() { # WORKERS METRICS HTTP [BULK IDLE BULK-SPLICE]
+ringlbd_config() { # WORKERS METRICS HTTP [BULK IDLE BULK-COPY]
     local listeners
     listeners=$(ringlbd_listener http "$3" http)
     [ -n "${4:-}" ] && listeners+=$',\n'$(ringlbd_listener bulk "$4" iperf)
     [ -n "${5:-}" ] && listeners+=$',\n'$(ringlbd_listener idle "$5" hold)
-    [ -n "${6:-}" ] && listeners+=$',\n'$(ringlbd_listener bulk_splice "$6" iperf ' "splice": true,')
+    [ -n "${6:-}" ] && listeners+=$',\n'$(ringlbd_listener bulk_copy "$6" iperf ' "splice": false,')
     cat <<EOF
 {
   "runtime": { "workers": $1, "drain_timeout_ms": 1000 },
@@ -324,7 +328,7 @@ $listeners
 }
 EOF
 }
-ringlbd_config "$WORKERS" "$R_METRICS" "$R_HTTP" "$R_BULK" "$R_IDLE" "$RS_BULK" >"$TMP/ringlbd.json"
+ringlbd_config "$WORKERS" "$R_METRICS" "$R_HTTP" "$R_BULK" "$R_IDLE" "$RC_BULK" >"$TMP/ringlbd.json"
 ringlbd_config "$ALT_WORKERS" "$ALT_METRICS" "$ALT_HTTP" >"$TMP/ringlbd-alt.json"
 "$RINGLBD" --check --config "$TMP/ringlbd.json" >/dev/null || die "ringlbd rejects $TMP/ringlbd.json"
 
@@ -398,7 +402,7 @@ wait_port nginx-proxy "$NGINX_PID" "$N_HTTP"
 target_pids() {
     case $1 in
         direct) ;;
-        ringlbd | ringlbd-splice) echo "$RINGLBD_PID" ;;
+        ringlbd | ringlbd-copy) echo "$RINGLBD_PID" ;;
         ringlbd-alt) echo "$RINGLBD_ALT_PID" ;;
         haproxy) echo "$HAPROXY_PID" ;;
         haproxy-splice) echo "$HAPROXY_SPLICE_PID" ;;
@@ -415,7 +419,7 @@ http_port() {
 bulk_port() {
     case $1 in
         direct) echo "$B_IPERF" ;; ringlbd) echo "$R_BULK" ;; haproxy) echo "$H_BULK" ;;
-        ringlbd-splice) echo "$RS_BULK" ;;
+        ringlbd-copy) echo "$RC_BULK" ;;
         haproxy-splice) echo "$HS_BULK" ;; nginx) echo "$N_BULK" ;;
     esac
 }
@@ -684,7 +688,7 @@ meta git "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null) ($(git -C "$REPO"
     echo "# CPU: utime+stime of the proxy's processes (/proc/PID/stat, nginx: master + workers) over the run"
     echo "# RSS: VmRSS of the proxy's processes with $IDLE_N idle connections open minus before, / $IDLE_N"
     echo "# order in each of $ROUNDS round(s): a: direct ringlbd haproxy nginx ringlbd(${ALT_WORKERS}w); b: direct ringlbd haproxy nginx;"
-    echo "#   c: direct ringlbd ringlbd-splice haproxy haproxy-splice nginx; d: ringlbd haproxy nginx"
+    echo "#   c: direct ringlbd ringlbd-copy haproxy haproxy-splice nginx; d: ringlbd haproxy nginx"
 } >>"$COMMANDS"
 
 # ---------------------------------------------------------------------------------------------
@@ -714,7 +718,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
     log "round $ROUND/$ROUNDS: b. new connections (Connection: close)"
     for t in direct ringlbd haproxy nginx; do run_wrk close $t; pause; done
     log "round $ROUND/$ROUNDS: c. bulk (iperf3)"
-    for t in direct ringlbd ringlbd-splice haproxy haproxy-splice nginx; do run_iperf $t; pause; done
+    for t in direct ringlbd ringlbd-copy haproxy haproxy-splice nginx; do run_iperf $t; pause; done
     # d. runs in the first round only: memory a round's connections freed stays in the
     # proxy's allocator (free lists, caches), so a later round measures ~0 growth.
     if [ "$ROUND" -eq 1 ]; then
@@ -768,9 +772,11 @@ meta wall "$((WALL / 60)) min $((WALL % 60)) s"
 mkdir -p "$SCRIPT_DIR/results"
 OUT=$SCRIPT_DIR/results/compare-$DATE.md
 echo
+DOC_ARGS=()
+[ "$WRITE_DOC" -eq 1 ] && DOC_ARGS=(--doc "$REPO/docs/performance.md")
 python3 "$HELPERS/report.py" --samples "$SAMPLES" --meta "$META" --commands "$COMMANDS" \
-    --problems "$PROBLEMS" --notes "$NOTES" --out "$OUT" \
+    --problems "$PROBLEMS" --notes "$NOTES" --out "$OUT" "${DOC_ARGS[@]}" \
     --configs "$TMP/ringlbd.json" "$TMP/ringlbd-alt.json" "$TMP/haproxy.cfg" "$TMP/haproxy-splice.cfg" \
     "$TMP/nginx-proxy.conf" "$TMP/nginx-backend.conf" || die "report failed"
 echo
-log "wall time $((WALL / 60)) min $((WALL % 60)) s; written to ${OUT#"$REPO"/}"
+log "wall time $((WALL / 60)) min $((WALL % 60)) s; written to ${OUT#"$REPO"/}$([ "$WRITE_DOC" -eq 1 ] && echo " and docs/performance.md")"

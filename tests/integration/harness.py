@@ -63,15 +63,20 @@ def can_connect(port):
 
 
 # RINGLB_TEST_IO forces a receive path on every daemon a suite starts (meson runs the data
-# path suites once per path): "ring" (the default: buffer ring, bundles where the kernel has
-# them), "no_bundles", "no_ring" (per-connection buffers), "splice" (every listener splices).
+# path suites once per path): "ring" (the defaults: buffer ring, bundles where the kernel has
+# them, a direction carrying bulk moves to splice), "no_splice" (the ring path only),
+# "no_bundles" (the ring path without bundles), "no_ring" (per-connection buffers), "splice"
+# (every listener always splices).
 IO_MODE = os.environ.get("RINGLB_TEST_IO", "ring")
 IO_MODES = {
     "ring": ({}, "multishot recv into a ring"),
+    "no_splice": ({}, "multishot recv into a ring"),  # and every listener "splice": false
     "no_bundles": ({"bundles": False}, "no recv bundles"),
     "no_ring": ({"buffer_ring": False}, "recv into per-connection buffers"),
     "splice": ({}, "splice on listeners"),  # and every listener gets "splice": true
 }
+# The listeners' "splice" in each mode, for listeners whose test does not set it.
+SPLICE = {"no_splice": False, "no_bundles": False, "splice": True}
 
 
 def with_io_mode(config):
@@ -83,8 +88,9 @@ def with_io_mode(config):
         io.update(extra)
         runtime["io"] = io
         config["runtime"] = runtime
-    if IO_MODE == "splice":
-        config["listeners"] = [dict(l, splice=True) for l in config.get("listeners", [])]
+    if IO_MODE in SPLICE:
+        config["listeners"] = [l if "splice" in l else dict(l, splice=SPLICE[IO_MODE])
+                               for l in config.get("listeners", [])]
     return config
 
 

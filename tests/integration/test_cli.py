@@ -70,6 +70,8 @@ BAD_CONFIGS = [
      ["listeners[0].max_connections: out of range: 0 (expected 1 to 10000000)"]),
     (with_l(buffer_bytes=100),
      ["listeners[0].buffer_bytes: out of range: 100 (expected 1024 to 16777216)"]),
+    (with_l(splice="always"),
+     ['listeners[0].splice: expected true, false or "auto", found "always"']),
     (with_l(timeouts={"connect_ms": 0}),
      ["listeners[0].timeouts.connect_ms: out of range: 0 (expected 1 to 600000)"]),
     (with_l(timeouts={"idle_ms": 1.5}),

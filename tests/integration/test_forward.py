@@ -8,8 +8,8 @@ import threading
 import time
 import unittest
 
-from harness import (SANITIZED, Backend, Daemon, drain_hash, echo_handler, proxy_config, recv_all,
-                     metric, scrape, stream_random, wait_until)
+from harness import (IO_MODE, SANITIZED, Backend, Daemon, drain_hash, echo_handler, proxy_config,
+                     recv_all, metric, scrape, stream_random, wait_until)
 
 MiB = 1 << 20
 HEADER = struct.Struct("!IQI")  # connection id, bytes the backend sends back, seed
@@ -127,6 +127,50 @@ class Integrity(unittest.TestCase):
                     s.sendall(b"def")
                     s.shutdown(socket.SHUT_WR)
                     self.assertEqual(recv_all(s, timeout=10), b"abcdef")
+                self.assertEqual(d.stop(), 0)
+
+
+class SpliceAuto(unittest.TestCase):
+    """listeners[].splice "auto": a direction that carries bulk moves to splice mid-stream,
+    with every byte in order; one that carries small messages never does."""
+
+    def switches(self, d):
+        samples, _ = scrape(d)
+        return metric(samples, "ringlb_listener_splice_switches_total", listener="it")
+
+    def test_bulk_moves_to_splice_and_small_messages_do_not(self):
+        if IO_MODE == "no_ring":
+            self.skipTest("auto switches from the buffer ring path only")
+        with Backend(source_sink_handler) as be:
+            cfg, port = proxy_config([be.port], listener={"splice": "auto"})
+            with Daemon(cfg) as d:
+                # Small messages, each answered before the next: never two full buffers.
+                with Backend(echo_handler) as echo:
+                    cfg2, port2 = proxy_config([echo.port], listener={"splice": "auto"})
+                    with Daemon(cfg2) as d2:
+                        with socket.create_connection(("127.0.0.1", port2), timeout=10) as s:
+                            for i in range(200):
+                                msg = b"%05d" % i * 20
+                                s.sendall(msg)
+                                got = b""
+                                while len(got) < len(msg):
+                                    part = s.recv(len(msg) - len(got))
+                                    self.assertTrue(part, "EOF mid-exchange")
+                                    got += part
+                                self.assertEqual(got, msg)
+                        self.assertEqual(self.switches(d2), 0)
+                        self.assertEqual(d2.stop(), 0)
+                # Bulk down (32 MiB) and a little up: the download switches, mid-stream.
+                results, errors = {}, []
+                exchange(port, 7, 1000, 32 * MiB, results, errors)
+                self.assertEqual(errors, [])
+                self.assertTrue(wait_until(lambda: len(be.results) == 1, 30))
+                _, be_got_up, be_got_up_hash, be_sent_down_hash = be.results[0]
+                sent_up, got_down, got_down_hash = results[7]
+                self.assertEqual((be_got_up, be_got_up_hash), (1000, sent_up))
+                self.assertEqual(got_down, 32 * MiB)
+                self.assertEqual(got_down_hash, be_sent_down_hash, "downstream SHA-256")
+                self.assertGreaterEqual(self.switches(d), 1, "the bulk direction never spliced")
                 self.assertEqual(d.stop(), 0)
 
 

@@ -4,7 +4,9 @@
 
 samples.tsv: one line per measurement: round, test, target, metric, value.
 Medians over rounds are reported. Prints the tables (Markdown) on stdout and, with --out,
-writes them with the machine description, the commands, the configs and the raw samples.
+writes them with the machine description, the commands, the configs and the raw samples;
+with --doc, also puts the tables, the machine and the commands in that file (docs/performance.md)
+between the DOC_BEGIN and DOC_END markers, replacing the previous run's.
 """
 import argparse
 import collections
@@ -13,8 +15,30 @@ import statistics
 import sys
 
 PROXIES = ["ringlbd", "haproxy", "haproxy-splice", "nginx"]
-EXTRA = ["ringlbd-splice"]  # shown in the ringlbd column of their own rows
+EXTRA = ["ringlbd-copy"]  # shown in the ringlbd column of their own rows
 HEAD = ["direct", "ringlbd", "HAProxy", "HAProxy splice", "nginx", "ringlbd/HAProxy", "ringlbd/nginx"]
+
+DOC_BEGIN = "<!-- tests/bench/compare.sh writes this section: the latest run (begin) -->"
+DOC_END = "<!-- tests/bench/compare.sh writes this section: the latest run (end) -->"
+
+
+def update_doc(path, section):
+    """Replaces the text between the markers in `path` with `section` (lines); without the
+    markers, puts the section before the file's first second-level heading (or at its end)."""
+    text = open(path).read() if os.path.exists(path) else "# Performance\n"
+    block = "\n".join([DOC_BEGIN, ""] + section + ["", DOC_END])
+    if DOC_BEGIN in text and DOC_END in text:
+        start = text.index(DOC_BEGIN)
+        end = text.index(DOC_END) + len(DOC_END)
+        text = text[:start] + block + text[end:]
+    elif "\n## " in text:
+        at = text.index("\n## ") + 1
+        text = text[:at] + block + "\n\n" + text[at:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
 
 # (test, metric, label, format)
 ROWS = [
@@ -29,8 +53,8 @@ ROWS = [
     ("close", "others_cpu_pct", "b. new conns: CPU % taken by other jobs (noise)", "{:.0f}"),
     ("bulk", "gbps", "c. bulk iperf3: Gbit/s", "{:.2f}"),
     ("bulk", "cpu_s_per_gb", "c. bulk: proxy CPU s/GB", "{:.3f}"),
-    ("bulk", "gbps", "c'. bulk, ringlbd with listeners[].splice: Gbit/s", "{:.2f}", "ringlbd-splice"),
-    ("bulk", "cpu_s_per_gb", "c'. bulk, ringlbd with splice: proxy CPU s/GB", "{:.3f}", "ringlbd-splice"),
+    ("bulk", "gbps", "c'. bulk, ringlbd with splice off (copying): Gbit/s", "{:.2f}", "ringlbd-copy"),
+    ("bulk", "cpu_s_per_gb", "c'. bulk, ringlbd copying: proxy CPU s/GB", "{:.3f}", "ringlbd-copy"),
     ("idle", "kib_per_conn", "d. idle conns: proxy RSS KiB/connection", "{:.2f}"),
 ]
 
@@ -159,6 +183,7 @@ def main():
     ap.add_argument("--notes")
     ap.add_argument("--configs", nargs="*", default=[])
     ap.add_argument("--out")
+    ap.add_argument("--doc")
     a = ap.parse_args()
 
     data, raw = load(a.samples)
@@ -224,6 +249,21 @@ def main():
     md.append("")
     with open(a.out, "w") as f:
         f.write("\n".join(md))
+    if a.doc:
+        machine = ", ".join(f"{k} {meta[k]}" for k in ("nproc", "cpu", "mem", "kernel", "haproxy", "nginx", "ringlbd_build", "git")
+                            if k in meta)
+        section = [f"## The latest `tests/bench/compare.sh` run ({meta.get('date', '')})", "",
+                   f"Written by the script itself (`{meta.get('invocation', '')}`, wall time {meta.get('wall', '?')}); "
+                   f"the full report, with the configs and every raw sample, is "
+                   f"`tests/bench/results/{os.path.basename(a.out)}`. Machine: {machine}. "
+                   "The machine is shared and noisy: compare ratios within one run, not figures across runs.", "",
+                   head, "", table, "", "e. ringlbd scaling, test (a) at 1 and 2 workers:", "", scale, ""]
+        section += [f"- {n}" for n in scale_notes]
+        if problems:
+            section += ["", "Problems seen:"] + [f"- {p}" for p in problems]
+        if a.commands and os.path.exists(a.commands):
+            section += ["", "Commands:", "", "```", open(a.commands).read().rstrip(), "```"]
+        update_doc(a.doc, section)
     return 0
 
 

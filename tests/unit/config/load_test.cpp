@@ -79,6 +79,25 @@ TEST(ConfigParse, DefaultsApplyWhenKeysAreAbsent) {
     EXPECT_EQ(r->pools[0].backends[0].weight, 1u);
 }
 
+TEST(ConfigParse, SpliceIsAutoByDefaultAndTakesABooleanOrAuto) {
+    auto absent = parse(doc(kListener));
+    ASSERT_TRUE(absent.has_value());
+    EXPECT_EQ(absent->listeners[0].splice, Splice::kAuto);
+    const std::pair<const char*, Splice> cases[] = {
+            {"true", Splice::kOn}, {"false", Splice::kOff}, {R"("auto")", Splice::kAuto}};
+    for (const auto& [value, expected] : cases) {
+        auto r = parse(
+                doc(R"({"name":"l","listen":"127.0.0.1:7000","pool":"web","splice":)"
+                    + std::string(value) + "}"));
+        ASSERT_TRUE(r.has_value()) << value;
+        EXPECT_EQ(r->listeners[0].splice, expected) << value;
+    }
+    EXPECT_EQ(
+            errors_of(doc(R"({"name":"l","listen":"127.0.0.1:7000","pool":"web","splice":1})")),
+            std::vector<std::string>{
+                    R"(listeners[0].splice: expected true, false or "auto", found 1)"});
+}
+
 TEST(ConfigParse, TheEmbeddedDefaultIsValid) {
     auto r = parse(std::string(default_config_json()));
     ASSERT_TRUE(r.has_value()) << r.error()[0].to_string();
