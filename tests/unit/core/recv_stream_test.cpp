@@ -2,8 +2,8 @@
 // RecvStream and BufferRing on real loopback sockets: exact bytes with and without recv
 // bundles, no buffer held while idle, the pause at max_queued, an empty ring (-ENOBUFS) and
 // its recovery, the warm window (a long transfer cycles through few buffers; a burst wider
-// than the window widens it without an error), buffers given back from other threads, and
-// the fallback without a ring.
+// than the window widens it without an error), a consumer stolen by another worker
+// mid-stream, buffers given back from other threads, and the fallback without a ring.
 #include "core/io/recv_stream.hpp"
 
 #include <fcntl.h>
@@ -26,6 +26,7 @@
 #include "core/timer.hpp"
 #include "core/uring/buffer_ring.hpp"
 #include "core/uring/ring.hpp"
+#include "core/yield.hpp"
 #include "tests/support/loopback.hpp"
 
 namespace ringlb::core {
@@ -405,6 +406,96 @@ Task<Buffer> one_buffer(int fd) {
         }
         co_return Buffer{};
     }
+}
+
+struct Migrated {
+    std::string bytes;
+    std::set<std::thread::id> threads;  // where the consumer ran
+};
+
+/// Reads to EOF, yielding after every chunk so that another worker can steal the task.
+Task<Migrated> read_all_yielding(int fd, std::atomic<bool>* done) {
+    RecvStream stream(fd, 4);
+    Migrated out;
+    for (;;) {
+        Received r = co_await stream.next();
+        out.threads.insert(std::this_thread::get_id());
+        if (!r.n) {
+            if (r.n.is(std::errc::resource_unavailable_try_again)) {
+                continue;
+            }
+            if (r.n.is(std::errc::no_buffer_space)) {
+                co_await sleep(1ms);
+                continue;
+            }
+            out.bytes = "error: " + r.n.error().message();
+            break;
+        }
+        if (r.n.value() == 0) {
+            break;
+        }
+        out.bytes.append(reinterpret_cast<const char*>(r.buf.data()), r.buf.size());
+        r.buf.reset();  // given back from whichever worker runs us now
+        co_await yield_now();
+    }
+    done->store(true);
+    co_return out;
+}
+
+/// Keeps its worker busy for 2 ms without yielding.
+Task<void> hog() {
+    const auto until = std::chrono::steady_clock::now() + 2ms;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    co_return;
+}
+
+// A consumer that moves between workers mid-stream (stolen while its own worker is busy):
+// the recv armed on one ring, re-armed on the other, buffers given back across threads.
+TEST(RecvStream, AConsumerStolenMidStreamGetsEveryByteInOrder) {
+    RuntimeOptions opts;
+    opts.workers = 2;
+    opts.ring.buffers = {64, 4096};
+    opts.max_idle_wait = 1ms;  // an idle worker looks for tasks to steal every millisecond
+    auto created = Runtime::create(opts);
+    if (!created) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    auto rt = std::move(*created);
+    UniqueFd a;
+    UniqueFd b;
+    socket_pair(a, b);
+    const std::string payload = test::random_bytes(2 * 1024 * 1024, 11);
+    std::thread writer([&] {
+        for (std::size_t off = 0; off < payload.size();) {
+            const std::size_t n = std::min<std::size_t>(8192, payload.size() - off);
+            const ssize_t w = ::write(b.get(), payload.data() + off, n);
+            if (w <= 0) {
+                return;
+            }
+            off += static_cast<std::size_t>(w);
+        }
+        ::shutdown(b.get(), SHUT_WR);
+    });
+    std::atomic<bool> done{false};
+    JoinHandle<Migrated> reader = rt->spawn_on_worker(0, read_all_yielding(a.get(), &done));
+    // Busy spells on worker 0 (or on 1, if it steals them): the reader, queued behind one,
+    // is stolen by the idle worker.
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!done.load() && std::chrono::steady_clock::now() < deadline) {
+        JoinHandle<void> h = rt->spawn_on_worker(0, hog());
+        h.header()->wait_finished();
+    }
+    reader.header()->wait_finished();
+    JoinResult<Migrated> got = reader.take();
+    ::shutdown(a.get(), SHUT_RDWR);
+    writer.join();
+    ASSERT_TRUE(got.has_value());
+    ASSERT_TRUE(got->bytes == payload) << got->bytes.substr(0, 80);
+    EXPECT_GE(got->threads.size(), 2u) << "the consumer never moved: the test proves nothing";
+    EXPECT_TRUE(test::run_until([&] {
+        return ring_buffers(*rt, 0)->lent() == 0 && ring_buffers(*rt, 1)->lent() == 0;
+    }));
 }
 
 struct Burst {
