@@ -189,6 +189,9 @@ Task<void> ring_pump(
                 }
                 continue;  // the recv paused and ended with nothing queued: arm it again
             }
+            if (to_splice && in.n.is(std::errc::no_buffer_space)) {
+                continue;  // the recv has ended: the next drain() says so at once
+            }
             if (in.n.is(std::errc::no_buffer_space)
                 || in.n.is(std::errc::device_or_resource_busy)) {
                 // Every ring buffer is out (slow readers), or the ring is full: wait a little.

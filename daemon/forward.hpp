@@ -36,6 +36,7 @@ struct ForwardOptions {
     std::size_t buffer_bytes = 16384;  // per direction, without the ring
     /// Relay inside the kernel instead: socket -> pipe -> socket with splice (a pipe per
     /// direction, held only while data keeps coming), by splice(2) calls after a ring poll.
+    /// splice(2) cannot take MSG_NOSIGNAL: the process must ignore SIGPIPE (ringlbd does).
     bool splice = false;
     /// Buffers first, as buffer_ring says; a direction that fills two ring buffers in a row
     /// stops its recv and splices from then on (bulk pays no copies; small messages no pipe).

@@ -103,7 +103,9 @@ std::string describe_io(const core::RingFeatures& f, const config::Config& cfg) 
     }
     std::string spliced;
     for (const config::Listener& l : cfg.listeners) {
-        if (l.splice != config::Splice::kOff) {
+        // "auto" switches from the buffer ring path only: without a ring it never splices.
+        if (l.splice == config::Splice::kOn
+            || (l.splice == config::Splice::kAuto && f.buffer_ring)) {
             spliced += (spliced.empty() ? "" : ", ") + l.name
                     + (l.splice == config::Splice::kAuto ? " (auto)" : "");
         }

@@ -39,8 +39,8 @@ public:
         bool await_ready() const noexcept;
         bool await_suspend(std::coroutine_handle<> h) noexcept;
         /// n > 0: `buf` holds n bytes (a buffer of the ring); n == 0: EOF; otherwise an error:
-        /// -EAGAIN (nothing yet: call next() again), -ENOBUFS (the ring was empty: back off,
-        /// then call next()), -EBUSY (the ring is full), -EOPNOTSUPP (this worker has no
+        /// -EAGAIN (nothing yet: call next() again), -ENOBUFS (every buffer of the ring is lent:
+        /// back off, then call next()), -EBUSY (the ring is full), -EOPNOTSUPP (this worker has no
         /// buffer ring: use recv()), or the socket's error.
         Received await_resume() noexcept;
 

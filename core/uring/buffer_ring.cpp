@@ -134,12 +134,14 @@ void BufferRing::top_up() noexcept {
 }
 
 bool BufferRing::starved() noexcept {
-    if (warm_top_ > 0) {
+    if (warm_top_ > 0 && !grew_this_turn_) {
         // The kernel took more buffers in one turn than the window held: give it more, for
-        // good (a smaller window only saves cache, a starved recv costs a re-arm).
+        // good (a smaller window only saves cache, a starved recv costs a re-arm). Once per
+        // loop turn: several streams starving in the same batch are one shortfall, not many.
         window_ = std::min(count_, window_ * 2);
-        top_up();
+        grew_this_turn_ = true;
     }
+    top_up();  // even without growing: the window is posted again in full
     return posted_ > 0;
 }
 
@@ -203,6 +205,7 @@ void BufferRing::recycle_remote() noexcept {
     // the ring, and some came back meanwhile.
     const std::int64_t n =
             remote_head_.load(std::memory_order_relaxed) == kNone ? 0 : drain_remote(true);
+    grew_this_turn_ = false;
     top_up();
     unref(n);
 }

@@ -15,8 +15,9 @@
 // takes buffers. The kernel takes the oldest posted entry, so with every buffer posted a
 // single busy stream would cycle through all of them (16 MiB by default) and find each one
 // cold in the cache; with the window it cycles through window + in-flight buffers. Measured on
-// bulk: 0.44 -> 0.36 CPU-s/GB. A recv that finds the ring empty while buffers wait on the
-// stack (-ENOBUFS) doubles the window for good and re-arms at once (starved()).
+// bulk: 0.44 -> 0.36 CPU-s/GB (docs/performance.md). A recv that finds the ring empty while
+// buffers wait on the stack (-ENOBUFS) has the window posted again at once, doubled for good
+// (at most once per loop turn), and re-arms (starved()).
 //
 // Lifetime: reference-counted, one for the Ring and one per lent buffer, so a Buffer that
 // outlives its worker (a result held past shutdown) still points at live memory.
@@ -116,6 +117,7 @@ private:
     std::uint32_t warm_top_ = 0;
     std::uint32_t posted_ = 0;  // buffers in the kernel ring: added, not yet taken
     std::uint32_t window_ = 0;  // how many we keep posted
+    bool grew_this_turn_ = false;
 
     // Any thread (atomics).
     std::atomic<std::int64_t> refs_{1};  // the Ring's, plus one per lent buffer

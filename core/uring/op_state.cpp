@@ -64,6 +64,7 @@ void reset(OpState& op) noexcept {
     op.ring = nullptr;
     op.user_data = 0;
     op.next_cancel = nullptr;
+    op.cancel_queued.store(false, std::memory_order_relaxed);
     op.buf = Buffer{};
     op.addrlen = 0;
 }

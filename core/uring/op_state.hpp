@@ -28,6 +28,9 @@ struct alignas(16) OpState {
     // Any thread (atomics).
     std::atomic<std::uint32_t> refs{0};
     std::atomic<bool> done{false};  // release-stored by the handler after res/cqe_flags
+    // On its Ring's remote-cancel list: it may be pushed only once (the list links through
+    // next_cancel), however many threads ask for its cancellation meanwhile.
+    std::atomic<bool> cancel_queued{false};
     AtomicWaker waker;
 
     // Written by the ring's thread before `done` is released; read by the awaiter after.

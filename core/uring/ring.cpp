@@ -232,11 +232,25 @@ void Ring::dispatch(const io_uring_cqe& cqe) noexcept {
 }
 
 void Ring::request_cancel(OpState* op) noexcept {
-    retain(op);  // the cancel's own reference, dropped by its CQE (complete_cancel)
     if (t_ring == this) {
+        retain(op);  // the cancel's own reference, dropped by its CQE (complete_cancel)
         prep_cancel(op);
         return;
     }
+    if (queue_remote_cancel(op) && rouse_fn_ != nullptr) {
+        rouse_fn_(rouse_ctx_);
+    }
+}
+
+bool Ring::queue_remote_cancel(OpState* op) noexcept {
+    // Race: two threads may ask at once (a stream's stop() and its owner's destruction); the
+    // list links through the state itself, so only the first may push it. One cancel is
+    // enough: it ends the operation, whichever asker it came from.
+    // acq_rel: pairs with the clearing store in submit_remote_cancels().
+    if (op->cancel_queued.exchange(true, std::memory_order_acq_rel)) {
+        return false;
+    }
+    retain(op);  // the cancel's own reference, dropped by its CQE (complete_cancel)
     OpState* head = remote_cancels_.load(std::memory_order_relaxed);
     do {
         op->next_cancel = head;
@@ -244,9 +258,7 @@ void Ring::request_cancel(OpState* op) noexcept {
         // with the owner's seq_cst has_remote_cancels() check before it sleeps.
     } while (!remote_cancels_.compare_exchange_weak(
             head, op, std::memory_order_seq_cst, std::memory_order_relaxed));
-    if (rouse_fn_ != nullptr) {
-        rouse_fn_(rouse_ctx_);
-    }
+    return true;
 }
 
 void Ring::submit_remote_cancels() noexcept {
@@ -258,20 +270,22 @@ void Ring::submit_remote_cancels() noexcept {
     while (list != nullptr) {
         OpState* next = list->next_cancel;
         list->next_cancel = nullptr;
+        // Off the list: a later request may push it again (at worst a second cancel, which
+        // finds nothing). The list's reference passes on to prep_cancel().
+        list->cancel_queued.store(false, std::memory_order_release);
         prep_cancel(list);
         list = next;
     }
 }
 
 void Ring::prep_cancel(OpState* op) noexcept {
+    // Takes over one reference the caller holds: the cancel SQE's, dropped by its CQE
+    // (complete_cancel), or the remote list's.
     io_uring_sqe* sqe = get_sqe(1, true);
     if (sqe == nullptr) {
         // The ring is full: queue it as a remote request; the next loop iteration retries.
-        OpState* head = remote_cancels_.load(std::memory_order_relaxed);
-        do {
-            op->next_cancel = head;
-        } while (!remote_cancels_.compare_exchange_weak(
-                head, op, std::memory_order_release, std::memory_order_relaxed));
+        (void)queue_remote_cancel(op);  // takes a reference of its own if it queues it
+        release(op);
         return;
     }
     io_uring_prep_cancel64(sqe, op->user_data, 0);

@@ -139,6 +139,9 @@ public:
 private:
     Ring(const CompletionTable* table, unsigned cq_entries) noexcept;
     void prep_cancel(OpState* op) noexcept;
+    /// Pushes `op` on the remote-cancel list with a reference of its own, unless it is on
+    /// it already (then false: one cancel is enough). Any thread.
+    bool queue_remote_cancel(OpState* op) noexcept;
     static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
         // Owner-thread counter: a plain load/store pair, no atomic RMW (readers only load).
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

@@ -52,8 +52,8 @@ TEST_P(AlarmModes, AWaitNobodySetsEndsWhenTheAlarmRings) {
     EXPECT_GE(*r, 50ms);
 }
 
-Task<void> set_rounds(Event* ev, Event* ack, int rounds) {
-    for (int i = 0; i < rounds; ++i) {
+Task<void> set_rounds(Event* ev, Event* ack, int rounds, const bool* waiter_gone) {
+    for (int i = 0; i < rounds && !*waiter_gone; ++i) {
         ev->set();
         (void)co_await ack->wait();
         ack->reset();
@@ -73,17 +73,22 @@ Task<Rounds> many_waits_one_alarm(int rounds) {
     Event ev;
     Event ack;
     Alarm alarm;
-    EXPECT_TRUE(alarm.arm(300ms));
+    // Long enough for the rounds even under a sanitizer; the last wait below sits out the rest.
+    EXPECT_TRUE(alarm.arm(2s));
     const std::uint64_t before = Ring::current()->stats().submissions.load();
-    JoinHandle<void> setter = spawn(set_rounds(&ev, &ack, rounds));
+    bool waiter_gone = false;  // one worker: no race
+    JoinHandle<void> setter = spawn(set_rounds(&ev, &ack, rounds, &waiter_gone));
     for (int i = 0; i < rounds; ++i) {
         co_await alarm.wait(ev);
-        if (ev.is_set()) {
-            ++out.woken_by_event;
+        if (!ev.is_set()) {
+            break;  // the alarm rang first: the count below reports it
         }
+        ++out.woken_by_event;
         ev.reset();
         ack.set();
     }
+    waiter_gone = true;
+    ack.set();  // a setter still waiting for an ack sees the flag and ends
     JoinResult<void> joined = co_await setter;
     EXPECT_TRUE(joined.has_value());
     co_await yield_now();  // let the worker submit whatever the rounds prepared
@@ -104,11 +109,12 @@ TEST_P(AlarmModes, OneTimeoutServesManyWaitsTheEventEnds) {
     EXPECT_TRUE(r->rang_in_the_end);
 }
 
-Task<void> arm_and_hold(Alarm* alarm, std::atomic<bool>* armed) {
-    EXPECT_TRUE(alarm->arm(1h));
+Task<void> arm_and_hold(std::atomic<bool>* armed) {
+    Alarm alarm;  // destroyed with the aborted frame, on whichever thread destroys it
+    EXPECT_TRUE(alarm.arm(1h));
     armed->store(true);
     Event never;
-    co_await alarm->wait(never);  // aborted here
+    co_await alarm.wait(never);  // aborted here
 }
 
 Task<void> arm_then_drop() {
@@ -126,13 +132,11 @@ TEST_P(AlarmModes, AnArmedAlarmDestroyedOrAbortedLeaksNothing) {
             ASSERT_TRUE(rt->block_on(arm_then_drop()).has_value());
         }
         // An aborted task whose frame owns an armed alarm, on another worker than the test.
-        auto alarm = std::make_unique<Alarm>();
         std::atomic<bool> armed{false};
-        JoinHandle<void> h = rt->spawn_on_worker(1, arm_and_hold(alarm.get(), &armed));
+        JoinHandle<void> h = rt->spawn_on_worker(1, arm_and_hold(&armed));
         ASSERT_TRUE(test::run_until([&] { return armed.load(); }));
-        h.abort();
+        h.abort();  // the frame, and the alarm in it, go; its cancel goes to worker 1's ring
         h.header()->wait_finished();
-        alarm.reset();  // from this thread: the cancel goes to worker 1's ring
         if (ops_before >= 0) {
             EXPECT_TRUE(test::run_until([&] { return live_op_states() == ops_before; }))
                     << "cancelled alarms not freed: " << live_op_states() - ops_before;

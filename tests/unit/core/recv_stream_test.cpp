@@ -21,6 +21,7 @@
 
 #include "core/buffer.hpp"
 #include "core/io/chunk_queue.hpp"
+#include "core/io/recv.hpp"
 #include "core/join_handle.hpp"
 #include "core/runtime.hpp"
 #include "core/timer.hpp"
@@ -212,6 +213,81 @@ TEST_P(StreamModes, ALongTransferCyclesThroughFewBuffers) {
     std::printf("3 MiB went through %zu of 1024 buffers\n", seen.size());
     EXPECT_LE(seen.size(), 3 * BufferRing::kInitialWindow)
             << "the transfer cycled through the ring";
+}
+
+/// Takes a few chunks from the stream, stops it, drains it to -EAGAIN, then reads the rest
+/// with plain recv()s: the hand-over the splice path's "auto" switch makes.
+Task<std::string> stop_drain_then_recv(int fd) {
+    RecvStream stream(fd, 4);
+    std::string got;
+    bool stopped = false;
+    for (int chunks = 0;;) {
+        Received r = co_await (stopped ? stream.drain() : stream.next());
+        if (!r.n) {
+            if (r.n.is(std::errc::resource_unavailable_try_again)) {
+                if (stopped) {
+                    break;  // the recv has ended: the socket is ours
+                }
+                continue;
+            }
+            if (r.n.is(std::errc::no_buffer_space)) {
+                continue;
+            }
+            co_return "error: " + r.n.error().message();
+        }
+        if (r.n.value() == 0) {
+            co_return got;  // EOF before the hand-over
+        }
+        got.append(reinterpret_cast<const char*>(r.buf.data()), r.buf.size());
+        if (++chunks == 5 && !stopped) {
+            stream.stop();
+            stopped = true;
+        }
+    }
+    for (;;) {
+        Received r = co_await recv(fd, Buffer::allocate(65536));
+        if (!r.n) {
+            co_return "error after the hand-over: " + r.n.error().message();
+        }
+        if (r.n.value() == 0) {
+            co_return got;
+        }
+        got.append(
+                reinterpret_cast<const char*>(r.buf.data()), static_cast<std::size_t>(r.n.value()));
+    }
+}
+
+TEST_P(StreamModes, StopAndDrainHandTheSocketOverWithEveryByteInOrder) {
+    auto rt = stream_runtime(2, GetParam());
+    if (!rt) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    for (int round = 0; round < 5; ++round) {
+        UniqueFd a;
+        UniqueFd b;
+        socket_pair(a, b);
+        const std::string payload = test::random_bytes(1024 * 1024, 100 + round);
+        std::thread writer([&] {
+            for (std::size_t off = 0; off < payload.size();) {
+                const std::size_t n = std::min<std::size_t>(3000, payload.size() - off);
+                const ssize_t w = ::write(b.get(), payload.data() + off, n);
+                if (w <= 0) {
+                    return;
+                }
+                off += static_cast<std::size_t>(w);
+            }
+            ::shutdown(b.get(), SHUT_WR);
+        });
+        JoinResult<std::string> got = rt->block_on(stop_drain_then_recv(a.get()));
+        ::shutdown(a.get(), SHUT_RDWR);
+        writer.join();
+        ASSERT_TRUE(got.has_value());
+        ASSERT_EQ(got->size(), payload.size()) << got->substr(0, 80);
+        ASSERT_TRUE(*got == payload) << "bytes reordered or lost at the hand-over";
+    }
+    EXPECT_TRUE(test::run_until([&] {
+        return ring_buffers(*rt, 0)->lent() == 0 && ring_buffers(*rt, 1)->lent() == 0;
+    }));
 }
 
 Task<std::int32_t> first_result(RecvStream& stream) {
@@ -496,6 +572,60 @@ TEST(RecvStream, AConsumerStolenMidStreamGetsEveryByteInOrder) {
     EXPECT_TRUE(test::run_until([&] {
         return ring_buffers(*rt, 0)->lent() == 0 && ring_buffers(*rt, 1)->lent() == 0;
     }));
+}
+
+// stop() from another thread, twice for the same stream, while the ring's owner is too busy
+// to submit the cancels: each must be queued once (the remote-cancel list links through the
+// state itself, so a second push would cut the list or loop it), and every stream must end.
+TEST(RecvStream, RepeatedRemoteStopsWhileTheOwnerIsBusyEndEachRecvOnce) {
+    const std::int64_t ops_before = live_op_states();
+    {
+        auto rt = stream_runtime(1, {true, true}, 64, 4096);
+        if (!rt) {
+            GTEST_SKIP() << "io_uring is not available here";
+        }
+        UniqueFd a1, b1, a2, b2;
+        socket_pair(a1, b1);
+        socket_pair(a2, b2);
+        RecvStream s1(a1.get());
+        RecvStream s2(a2.get());
+        std::atomic<int> waiting{0};
+        auto wait_one = [](RecvStream* s, std::atomic<int>* w) -> Task<std::int32_t> {
+            w->fetch_add(1);
+            co_return co_await first_result(*s);
+        };
+        JoinHandle<std::int32_t> r1 = rt->spawn_on_worker(0, wait_one(&s1, &waiting));
+        JoinHandle<std::int32_t> r2 = rt->spawn_on_worker(0, wait_one(&s2, &waiting));
+        ASSERT_TRUE(test::run_until([&] { return waiting.load() == 2; }));
+        std::this_thread::sleep_for(20ms);  // both recvs armed and waiting
+        std::atomic<bool> busy{false};
+        JoinHandle<void> h = rt->spawn_on_worker(0, [](std::atomic<bool>* b) -> Task<void> {
+            b->store(true);
+            const auto until = std::chrono::steady_clock::now() + 100ms;
+            while (std::chrono::steady_clock::now() < until) {
+            }
+            co_return;
+        }(&busy));
+        ASSERT_TRUE(test::run_until([&] { return busy.load(); }));
+        // All three land on the list while the worker spins. Pushed again, s2 would link to
+        // itself and cut s1 (below it) off the list: s1's recv would never end.
+        s1.stop();
+        s2.stop();
+        s2.stop();
+        h.header()->wait_finished();
+        ASSERT_TRUE(test::run_until([&] {
+            return r1.header()->is_finished() && r2.header()->is_finished();
+        })) << "a stopped recv never ended: a cancel was lost";
+        JoinResult<std::int32_t> e1 = r1.take();
+        JoinResult<std::int32_t> e2 = r2.take();
+        ASSERT_TRUE(e1.has_value() && e2.has_value());
+        EXPECT_EQ(*e1, -EAGAIN);
+        EXPECT_EQ(*e2, -EAGAIN);
+        rt->shutdown();
+    }
+    if (ops_before >= 0) {
+        EXPECT_EQ(live_op_states(), ops_before);
+    }
 }
 
 struct Burst {
