@@ -18,6 +18,11 @@
 
 namespace ringlb::core {
 
+namespace {
+// A recv ioprio flag no kernel defines (they end at 1 << 5 in 6.18): RingOptions::fault_bundles.
+constexpr unsigned kNoSuchRecvFlag = 1u << 15;
+}  // namespace
+
 struct RecvStreamState : OpState {
     int fd = -1;
     std::uint32_t max_queued = 4;
@@ -171,6 +176,9 @@ bool RecvStream::NextOp::await_suspend(std::coroutine_handle<> h) noexcept {
             sqe->ioprio |= IORING_RECVSEND_BUNDLE;
             // Caps one CQE's bundle (the kernel otherwise takes up to 256 buffers at once).
             sqe->len = s.max_queued * s.pool->buffer_bytes();
+            if (ring->fault_bundles()) {
+                sqe->ioprio |= kNoSuchRecvFlag;  // tests: the kernel rejects it (-EINVAL)
+            }
         }
         io_uring_sqe_set_data64(sqe, s.user_data);
         s.armed.store(true, std::memory_order_release);

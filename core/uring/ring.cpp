@@ -103,6 +103,7 @@ Ring::create(const RingOptions& options, const CompletionTable* table) {
         err = io_uring_queue_init_params(options.sq_entries, &ring->impl_->ring, &params);
         if (err == 0) {
             ring->features_ = a.features;
+            ring->fault_bundles_ = options.fault_bundles;
             ring->features_.kernel_features = params.features;
             ring->features_.recvsend_bundle = (params.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
             ring->cq_capacity_ = params.cq_entries;

@@ -45,6 +45,9 @@ struct RingOptions {
     BufferRingOptions buffers{};
     /// Use recv bundles where the kernel has them (6.10); tests turn it off.
     bool allow_bundles = true;
+    /// Tests only: bundled recvs carry a flag no kernel knows, so the kernel answers -EINVAL,
+    /// as kernels 6.10 to 6.14 do for a capped bundle; forces that fallback on any kernel.
+    bool fault_bundles = false;
 };
 
 /// Counters the owner thread writes and any thread may read (relaxed load/store, no RMW).
@@ -104,6 +107,8 @@ public:
     /// Stops using recv bundles on this ring (the kernel refused a capped bundle: 6.10 to
     /// 6.14 take bundles but not a length on a multishot recv). Owner only.
     void stop_bundles() noexcept { features_.bundles = false; }
+    /// RingOptions::fault_bundles (tests only).
+    bool fault_bundles() const noexcept { return fault_bundles_; }
     /// The provided-buffer ring, or nullptr when there is none (kernel or options).
     BufferRing* buffers() const noexcept { return buffers_; }
     /// True when other threads gave buffers back (checked before sleeping: a give-back that
@@ -156,6 +161,7 @@ private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
     std::uint32_t in_flight_ = 0;
+    bool fault_bundles_ = false;
     // Any thread (atomics).
     std::atomic<OpState*> remote_cancels_{nullptr};
     RingStats stats_;

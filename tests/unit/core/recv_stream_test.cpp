@@ -286,6 +286,45 @@ TEST_P(StreamModes, StopAndDrainHandTheSocketOverWithEveryByteInOrder) {
     }));
 }
 
+// Kernels 6.10 to 6.14 take recv bundles but answer -EINVAL to a capped one: the ring must
+// stop using bundles and the stream must go on without them, losing nothing. Forced here with
+// a flag the kernel rejects in the same way.
+TEST(RecvStream, AKernelRejectingCappedBundlesFallsBackWithoutThem) {
+    RuntimeOptions opts;
+    opts.workers = 1;
+    opts.ring.buffers = {64, 4096};
+    opts.ring.fault_bundles = true;
+    auto created = Runtime::create(opts);
+    if (!created) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    auto rt = std::move(*created);
+    if (!rt->worker(0).ring()->features().bundles) {
+        GTEST_SKIP() << "this kernel has no recv bundles (6.10): nothing to fall back from";
+    }
+    UniqueFd a;
+    UniqueFd b;
+    socket_pair(a, b);
+    const std::string payload = test::random_bytes(1024 * 1024, 21);
+    std::thread writer = write_then_shut(b.get(), payload, 20000);
+    struct Out {
+        std::string bytes;
+        bool bundles_after = true;
+    };
+    JoinResult<Out> got = rt->block_on([](int fd) -> Task<Out> {
+        Out out;
+        out.bytes = co_await read_all(fd, 4);
+        out.bundles_after = Ring::current()->features().bundles;  // the owner thread
+        co_return out;
+    }(a.get()));
+    ::shutdown(a.get(), SHUT_RDWR);
+    writer.join();
+    ASSERT_TRUE(got.has_value());
+    ASSERT_EQ(got->bytes.size(), payload.size()) << got->bytes.substr(0, 80);
+    EXPECT_TRUE(got->bytes == payload);
+    EXPECT_FALSE(got->bundles_after) << "the -EINVAL did not turn bundles off";
+}
+
 Task<std::int32_t> first_result(RecvStream& stream) {
     Received r = co_await stream.next();
     co_return r.n ? static_cast<std::int32_t>(r.n.value()) : -r.n.error().value();
