@@ -11,7 +11,6 @@
 #include "core/io/accept.hpp"
 #include "core/io/recv.hpp"
 #include "core/io/send.hpp"
-#include "core/io/shutdown.hpp"
 #include "core/join_handle.hpp"
 #include "core/timer.hpp"
 #include "daemon/back_off.hpp"
@@ -42,8 +41,9 @@ Task<void> echo_connection(UniqueFd fd, EchoStats* stats) {
             stats->bytes.fetch_add(n, std::memory_order_relaxed);
         }
     }
-    IoResult shut = co_await core::shutdown(fd.get(), SHUT_WR);
-    (void)shut;  // the peer may be gone already; closing follows either way
+    // A plain system call: IORING_OP_SHUTDOWN always runs on an io-wq thread, and a TCP
+    // shutdown never blocks. The peer may be gone already; closing follows either way.
+    (void)::shutdown(fd.get(), SHUT_WR);
 }
 
 Task<void> serve_echo(int listen_fd, EchoStats* stats) {

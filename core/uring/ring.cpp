@@ -42,7 +42,6 @@ constexpr std::uint8_t kAllowedOps[] = {
         IORING_OP_CONNECT,
         IORING_OP_RECV,
         IORING_OP_SEND,
-        IORING_OP_SHUTDOWN,
         IORING_OP_CLOSE,
         IORING_OP_TIMEOUT,
         IORING_OP_LINK_TIMEOUT,

@@ -22,7 +22,6 @@
 #include "core/io/connect.hpp"
 #include "core/io/recv.hpp"
 #include "core/io/send.hpp"
-#include "core/io/shutdown.hpp"
 #include "core/net/address.hpp"
 #include "core/runtime.hpp"
 #include "core/sync/event.hpp"
