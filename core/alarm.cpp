@@ -5,6 +5,7 @@
 #include <liburing.h>
 
 #include "core/assert.hpp"
+#include "core/io/one_shot.hpp"
 #include "core/task_header.hpp"
 #include "core/uring/op_state.hpp"
 #include "core/uring/ring.hpp"
@@ -13,15 +14,9 @@
 namespace ringlb::core {
 
 Alarm::~Alarm() {
-    if (op_ == nullptr) {
-        return;
+    if (op_ != nullptr) {
+        detail::abandon_one_shot(op_);
     }
-    // acquire: pairs with the release in the completion handler.
-    if (!op_->done.load(std::memory_order_acquire)) {
-        // Cancellation is a request: the timeout's CQE still arrives and drops its reference.
-        op_->ring->request_cancel(op_);
-    }
-    release(op_);
 }
 
 bool Alarm::arm(std::chrono::nanoseconds d) noexcept {
@@ -63,6 +58,10 @@ bool Alarm::take_ring() noexcept {
     return true;
 }
 
+bool Alarm::rang_or_register(TaskHeader& task) noexcept {
+    return detail::poll_one_shot(op_, task);
+}
+
 bool Alarm::WaitOp::ready() const noexcept {
     return event_.is_set() || !alarm_.armed() || alarm_.rang();
 }
@@ -74,8 +73,7 @@ bool Alarm::WaitOp::poll(void* self, TaskHeader& task) noexcept {
     }
     // A wake consumed one registration (or both): re-register both before checking again.
     w->event_.waker().register_waker(task.waker());
-    w->alarm_.op_->waker.register_waker(task.waker());
-    return w->ready();
+    return w->alarm_.rang_or_register(task) || w->ready();
 }
 
 bool Alarm::WaitOp::await_suspend(std::coroutine_handle<> h) noexcept {

@@ -29,6 +29,9 @@ public:
     bool armed() const noexcept { return op_ != nullptr; }
     /// True once the armed alarm has rung; it is disarmed then (arm() it again).
     bool take_ring() noexcept;
+    /// For a task that waits on more than this alarm (until_ready()): true if it has rung;
+    /// otherwise registers `task`'s waker with it and checks again. \pre armed().
+    bool rang_or_register(TaskHeader& task) noexcept;
 
     class [[nodiscard]] WaitOp {
     public:

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// forward(): two pump tasks and the session-side wait for them (end, failure or idleness).
+// forward(): both directions in one frame on the buffer ring; pump tasks on the other paths.
 #include "daemon/forward.hpp"
 
 #include <errno.h>
@@ -9,8 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
+#include <optional>
 
 #include "core/alarm.hpp"
 #include "core/buffer.hpp"
@@ -20,7 +22,9 @@
 #include "core/io/send.hpp"
 #include "core/join_handle.hpp"
 #include "core/sync/event.hpp"
+#include "core/task_header.hpp"
 #include "core/unique_fd.hpp"
+#include "core/until_ready.hpp"
 #include "core/uring/buffer_ring.hpp"
 #include "core/uring/ring.hpp"
 #include "core/yield.hpp"
@@ -119,11 +123,11 @@ bool shut_write(int to) noexcept {
     return ::shutdown(to, SHUT_WR) == 0;
 }
 
-// The three pumps below each move one direction, `from` -> `to`, chunk by chunk, until EOF
-// (propagated as SHUT_WR) or an error (their PumpEnd then marks the flow broken). They differ
-// in where chunks live; each is its own coroutine so that its frame holds only its own path's
-// state (an idle connection keeps two pump frames). No allocation per chunk: the loops await
-// operations, never sub-tasks, except on rare paths (back-off, no pipe, no ring).
+// The two pumps below each move one direction, `from` -> `to`, chunk by chunk, until EOF
+// (propagated as SHUT_WR) or an error (their PumpEnd then marks the flow broken), for the
+// paths that do not run in forward()'s frame: per-connection buffers and splice, from the
+// start or after a hand-off. No allocation per chunk: the loops await operations, never
+// sub-tasks, except on rare paths (back-off, no pipe).
 // `flow` is a parameter so the frame owns it; parameters outlive the body's locals (PumpEnd).
 
 // One chunk from `from` to `to` through a buffer of its own: bytes sent; 0 after EOF (shut
@@ -147,109 +151,10 @@ Task<std::int64_t> relay_buffered_chunk(int from, int to, std::size_t buffer_byt
     }
 }
 
-Task<bool> splice_relay(
-        int from,
-        int to,
-        Flow& flow,
-        const ForwardOptions& options,
-        std::uint64_t Flow::*bytes,
-        std::atomic<std::uint64_t> ForwardedBytes::*counter);
-
 // Whether a chunk filled its ring buffer: the socket had more than a buffer's worth at once.
 bool fills_its_buffer(std::size_t n) noexcept {
     const BufferRing* ring = Ring::current()->buffers();
     return ring != nullptr && n >= ring->buffer_bytes();
-}
-
-// The default path: chunks are buffers of the worker's ring, filled by a multishot recv; a
-// direction waiting for data holds none, and each goes back to the ring once sent.
-Task<void> ring_pump(
-        int from,
-        int to,
-        std::shared_ptr<Flow> flow,
-        ForwardOptions options,
-        std::uint64_t Flow::*bytes,
-        std::atomic<std::uint64_t> ForwardedBytes::*counter) {
-    PumpEnd end(*flow);
-    RecvStream stream(from, options.max_queued);
-    // splice_auto: full chunks in a row so far, and whether the recv is being stopped so that
-    // the splice path can take the socket over.
-    unsigned full_in_a_row = 0;
-    bool to_splice = false;
-    for (;;) {
-        Received in = co_await (to_splice ? stream.drain() : stream.next());
-        if (!in.n) {
-            if (in.n.is(std::errc::resource_unavailable_try_again)) {
-                if (to_splice) {
-                    // The recv has ended and all it received is sent: bytes stay in order.
-                    if (co_await splice_relay(from, to, *flow, options, bytes, counter)) {
-                        end.mark_clean();
-                    }
-                    co_return;
-                }
-                continue;  // the recv paused and ended with nothing queued: arm it again
-            }
-            if (to_splice && in.n.is(std::errc::no_buffer_space)) {
-                continue;  // the recv has ended: the next drain() says so at once
-            }
-            if (in.n.is(std::errc::no_buffer_space)
-                || in.n.is(std::errc::device_or_resource_busy)) {
-                // Every ring buffer is out (slow readers), or the ring is full: wait a little.
-                co_await back_off(std::chrono::milliseconds(1));
-                continue;
-            }
-            if (in.n.is(std::errc::operation_not_supported)) {
-                // Stolen by a worker whose ring has no buffers (its registration failed).
-                const std::int64_t n =
-                        co_await relay_buffered_chunk(from, to, options.buffer_bytes);
-                if (n <= 0) {
-                    if (n == 0) {
-                        end.mark_clean();
-                    }
-                    co_return;
-                }
-                count(*flow, bytes, options.counters, counter, static_cast<std::size_t>(n));
-                continue;
-            }
-            co_return;  // reset or error: broken
-        }
-        const std::size_t n = static_cast<std::size_t>(in.n.value());
-        if (n == 0) {
-            if (shut_write(to)) {
-                end.mark_clean();
-            }
-            co_return;
-        }
-        flow->touch();
-        std::size_t off = 0;
-        while (off < n) {
-            Sent out = co_await send(to, std::move(in.buf), off, n - off);
-            in.buf = std::move(out.buf);
-            if (!out.n) {
-                if (out.n.is(std::errc::device_or_resource_busy)) {
-                    co_await back_off(std::chrono::milliseconds(1));
-                    continue;
-                }
-                co_return;  // the reader is gone: broken
-            }
-            off += static_cast<std::size_t>(out.n.value());
-            flow->touch();  // a slow reader that takes part of a chunk is not idle
-        }
-        in.buf.reset();  // back to its ring now, not at the next chunk
-        count(*flow, bytes, options.counters, counter, n);
-        if (options.splice_auto && !to_splice) {
-            // Two full buffers in a row: bulk, which splice moves without copies. For good:
-            // switching back and forth would cost a recv arming and a cancel per burst.
-            full_in_a_row = fills_its_buffer(n) ? full_in_a_row + 1 : 0;
-            if (full_in_a_row == 2) {
-                to_splice = true;
-                stream.stop();
-                if (options.counters != nullptr) {
-                    add_single_writer(options.counters->mine().splice_switches, 1);
-                }
-            }
-        }
-    }
 }
 
 // The fallback path (runtime.io.buffer_ring off, or no ring on this kernel): one recv at a time
@@ -418,24 +323,16 @@ struct AbortOnExit {
     }
 };
 
-}  // namespace
-
-void arm_reset_on_close(int fd) noexcept {
-    const linger abortive{1, 0};
-    (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
-}
-
-Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options) {
+// The pump path: a task per direction, and this frame waits for their end, a failure or
+// idleness. For listeners that always splice, and for workers without a buffer ring.
+Task<ForwardResult> forward_by_pumps(int client_fd, int backend_fd, ForwardOptions options) {
     auto flow = std::make_shared<Flow>();
     auto start = [&](int from,
                      int to,
                      std::uint64_t Flow::*bytes,
                      std::atomic<std::uint64_t> ForwardedBytes::*counter) {
-        if (options.splice) {
-            return spawn(splice_pump(from, to, flow, options, bytes, counter));
-        }
-        const bool ring = options.buffer_ring && Ring::current()->buffers() != nullptr;
-        return spawn((ring ? &ring_pump : &buffer_pump)(from, to, flow, options, bytes, counter));
+        return spawn((options.splice ? &splice_pump : &buffer_pump)(
+                from, to, flow, options, bytes, counter));
     };
     JoinHandle<void> upstream = start(
             client_fd, backend_fd, &Flow::client_to_backend, &ForwardedBytes::client_to_backend);
@@ -489,6 +386,304 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
     }
     result.client_to_backend = flow->client_to_backend;
     result.backend_to_client = flow->backend_to_client;
+    co_return result;
+}
+
+// The default path, on the worker's buffer ring: both directions in this one frame. Chunks
+// are buffers of the ring, filled by a multishot recv; a direction waiting for data holds
+// none, and each goes back to the ring once sent. Each direction is a small state machine,
+// advanced whenever one of its operations completes, and the frame waits on all of them and
+// the idle alarm at once (until_ready()). A task per direction would cost an idle connection
+// two more frames and task cells, about 1.3 KiB.
+
+// One direction, `from` -> `to`: what a pump's frame would keep, as data.
+struct Direction {
+    enum class Phase : std::uint8_t {
+        kReceiving,  // waiting for the stream's next chunk
+        kSending,    // a chunk goes out, one send in flight at a time (order is kept)
+        kHandedOff,  // a pump task moves this direction now (see hand_off())
+        kEnded,      // EOF, propagated as SHUT_WR
+        kBroken,     // a reset or an error: the connection ends
+    };
+
+    Direction(int f, int t, std::uint32_t max_queued, std::uint8_t i)
+            : from(f), to(t), index(i), stream(f, max_queued) {}
+
+    int from;
+    int to;
+    std::uint8_t index;  // kFlowBytes and kCounters: 0 client -> backend, 1 the other way
+    Phase phase = Phase::kReceiving;
+    // splice_auto: full buffers in a row so far, and whether the recv is stopping so that a
+    // splice pump can take the socket over once all it received is sent.
+    std::uint8_t full_in_a_row = 0;
+    bool to_splice = false;
+    std::uint32_t sent = 0;   // bytes of `chunk` sent so far
+    std::uint32_t size = 0;   // bytes in `chunk`
+    std::uint64_t bytes = 0;  // forwarded here (a pump counts its own into the Flow)
+    RecvStream stream;
+    SendInFlight send;
+    Buffer chunk;  // the chunk going out, between its sends (a send's state holds it meanwhile)
+    JoinHandle<void> pump;
+};
+
+constexpr std::uint64_t Flow::*kFlowBytes[2] = {&Flow::client_to_backend, &Flow::backend_to_client};
+constexpr std::atomic<std::uint64_t> ForwardedBytes::*kCounters[2] = {
+        &ForwardedBytes::client_to_backend, &ForwardedBytes::backend_to_client};
+
+// forward()'s state: the context its wait polls.
+struct Duplex {
+    Duplex(int client_fd, int backend_fd, const ForwardOptions& o)
+            : options(o)
+            , up(client_fd, backend_fd, o.max_queued, 0)
+            , down(backend_fd, client_fd, o.max_queued, 1) {}
+    Duplex(const Duplex&) = delete;
+    Duplex& operator=(const Duplex&) = delete;
+    // If the frame goes first (runtime shutdown), a pump must not run on.
+    ~Duplex() {
+        for (Direction* d : {&up, &down}) {
+            if (d->pump.valid()) {
+                d->pump.abort();
+            }
+        }
+    }
+
+    const ForwardOptions& options;  // forward()'s parameter
+    Direction up;
+    Direction down;
+    Alarm idle_check;  // cancelled as the frame goes
+    std::int64_t last_active_ns = coarse_now_ns();
+    std::shared_ptr<Flow> flow;  // made at the first hand-off: what the pumps share with us
+
+    void touch() noexcept { last_active_ns = coarse_now_ns(); }
+    std::int64_t quiet_ns() const noexcept {
+        std::int64_t last = last_active_ns;
+        if (flow != nullptr) {
+            // relaxed: a hint, as in Flow::touch().
+            last = std::max(last, flow->last_active_ns.load(std::memory_order_relaxed));
+        }
+        return coarse_now_ns() - last;
+    }
+};
+
+// A pump task takes the direction over, from a clean point (nothing queued or unsent):
+// `splice` after splice_auto's switch; otherwise the buffered pump, for a connection that was
+// moved to a worker without a buffer ring.
+void hand_off(Duplex& x, Direction& d, bool splice) {
+    if (x.flow == nullptr) {
+        x.flow = std::make_shared<Flow>();
+    }
+    d.pump = spawn((splice ? &splice_pump : &buffer_pump)(
+            d.from, d.to, x.flow, x.options, kFlowBytes[d.index], kCounters[d.index]));
+    d.phase = Direction::Phase::kHandedOff;
+}
+
+// A chunk is out: its buffer goes back to the ring now, and splice_auto counts it.
+void chunk_sent(Duplex& x, Direction& d) {
+    d.chunk.reset();
+    d.bytes += d.size;
+    if (x.options.counters != nullptr) {
+        add_single_writer(x.options.counters->mine().*kCounters[d.index], d.size);
+    }
+    d.phase = Direction::Phase::kReceiving;
+    if (x.options.splice_auto && !d.to_splice) {
+        // Two full buffers in a row: bulk, which splice moves without copies. For good:
+        // switching back and forth would cost a recv arming and a cancel per burst.
+        d.full_in_a_row = fills_its_buffer(d.size) ? d.full_in_a_row + 1 : 0;
+        if (d.full_in_a_row == 2) {
+            d.to_splice = true;
+            d.stream.stop();
+            if (x.options.counters != nullptr) {
+                add_single_writer(x.options.counters->mine().splice_switches, 1);
+            }
+        }
+    }
+}
+
+// Moves `d` as far as it goes without waiting. True when it has to back off first: the ring
+// was full, or every buffer of the worker's ring is lent (slow readers); call it again after.
+bool advance(Duplex& x, Direction& d) {
+    using Phase = Direction::Phase;
+    for (;;) {
+        if (d.phase == Phase::kSending) {
+            if (d.send.active()) {
+                if (!d.send.done()) {
+                    return false;
+                }
+                Sent out = d.send.take();
+                d.chunk = std::move(out.buf);
+                if (!out.n) {
+                    d.phase = Phase::kBroken;  // the reader is gone
+                    return false;
+                }
+                d.sent += static_cast<std::uint32_t>(out.n.value());
+                x.touch();  // a slow reader that takes part of a chunk is not idle
+            }
+            if (d.sent < d.size) {
+                return !d.send.start(d.to, d.chunk, d.sent, d.size - d.sent);
+            }
+            chunk_sent(x, d);
+            continue;
+        }
+        if (d.phase == Phase::kHandedOff && d.pump.is_finished()) {
+            d.phase = Phase::kEnded;  // or broken: the pump's PumpEnd told the Flow
+        }
+        if (d.phase != Phase::kReceiving) {
+            return false;  // handed off, ended or broken
+        }
+        // Draining (to_splice): what the stopped recv still yields, never arming it again.
+        std::optional<Received> in = d.stream.poll_next(!d.to_splice);
+        if (!in) {
+            return false;
+        }
+        if (!in->n) {
+            if (in->n.is(std::errc::resource_unavailable_try_again)) {
+                if (d.to_splice) {
+                    // The recv has ended and all it received is sent: bytes stay in order.
+                    hand_off(x, d, true);
+                    return false;
+                }
+                continue;  // the recv paused and ended with nothing queued: arm it again
+            }
+            if (d.to_splice && in->n.is(std::errc::no_buffer_space)) {
+                continue;  // the recv has ended: the next poll says so at once
+            }
+            if (in->n.is(std::errc::no_buffer_space)
+                || in->n.is(std::errc::device_or_resource_busy)) {
+                return true;
+            }
+            if (in->n.is(std::errc::operation_not_supported)) {
+                hand_off(x, d, false);  // moved to a worker whose ring has no buffers
+                return false;
+            }
+            d.phase = Phase::kBroken;  // reset or error
+            return false;
+        }
+        const auto n = static_cast<std::uint32_t>(in->n.value());
+        if (n == 0) {
+            d.phase = shut_write(d.to) ? Phase::kEnded : Phase::kBroken;
+            return false;
+        }
+        x.touch();
+        d.chunk = std::move(in->buf);
+        d.sent = 0;
+        d.size = n;
+        d.phase = Phase::kSending;
+    }
+}
+
+bool is_broken(const Duplex& x) noexcept {
+    if (x.up.phase == Direction::Phase::kBroken || x.down.phase == Direction::Phase::kBroken) {
+        return true;
+    }
+    // relaxed: a pump's PumpEnd stores it before its task finishes; we re-check after join.
+    return x.flow != nullptr && x.flow->broken.load(std::memory_order_relaxed);
+}
+
+// The wait's poll: registers the task with whatever each direction waits on (and the alarm),
+// then checks them all (TaskHeader::PollFn's contract).
+bool poll_duplex(void* ctx, TaskHeader& task) noexcept {
+    auto* x = static_cast<Duplex*>(ctx);
+    bool ready = false;
+    for (Direction* d : {&x->up, &x->down}) {
+        switch (d->phase) {
+            case Direction::Phase::kReceiving:
+                ready = d->stream.ready_or_register(task) || ready;
+                break;
+            case Direction::Phase::kSending:
+                ready = !d->send.active() || d->send.ready_or_register(task) || ready;
+                break;
+            case Direction::Phase::kHandedOff: {
+                // Ready once, when it finishes: advance() then calls the direction ended, so
+                // a finished pump does not keep the wait from waiting.
+                TaskHeader* pump = d->pump.header();
+                ready = poll_or_register(
+                                pump->join_waker(), task, [pump] { return pump->is_finished(); })
+                        || ready;
+                break;
+            }
+            case Direction::Phase::kEnded:
+            case Direction::Phase::kBroken:
+                break;
+        }
+    }
+    if (x->idle_check.armed()) {
+        ready = x->idle_check.rang_or_register(task) || ready;
+    }
+    return ready;
+}
+
+}  // namespace
+
+void arm_reset_on_close(int fd) noexcept {
+    const linger abortive{1, 0};
+    (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+}
+
+Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options) {
+    // Chosen on the worker that starts the connection; a direction that later finds itself
+    // on a worker without a ring hands over to a buffered pump (advance()).
+    if (options.splice || !options.buffer_ring || Ring::current()->buffers() == nullptr) {
+        ForwardResult by_pumps = co_await forward_by_pumps(client_fd, backend_fd, options);
+        co_return by_pumps;
+    }
+    Duplex x(client_fd, backend_fd, options);
+    ForwardResult result;
+    const std::int64_t idle_ns = std::chrono::nanoseconds(options.idle).count();
+    for (;;) {
+        bool pause = advance(x, x.up);
+        pause = advance(x, x.down) || pause;
+        if (is_broken(x)) {
+            result.end = ForwardEnd::kReset;
+            break;
+        }
+        if (x.up.phase == Direction::Phase::kEnded && x.down.phase == Direction::Phase::kEnded) {
+            break;
+        }
+        if (idle_ns > 0) {
+            const std::int64_t quiet = x.quiet_ns();
+            if (quiet >= idle_ns) {
+                result.end = ForwardEnd::kIdle;
+                break;
+            }
+            // One timer for the whole connection, re-armed only when it rings early (the
+            // connection was active meanwhile), never a timeout and its cancel per wait. A
+            // ring too full to arm it makes us back off, not spin.
+            (void)x.idle_check.take_ring();
+            pause = !x.idle_check.arm(std::chrono::nanoseconds(idle_ns - quiet)) || pause;
+        }
+        if (pause) {
+            co_await back_off(std::chrono::milliseconds(1));
+            continue;
+        }
+        co_await until_ready(&poll_duplex, &x);
+    }
+    // Stop the pumps (a failure or idleness ended it early); joining makes sure they are gone
+    // before the caller closes the descriptors.
+    for (Direction* d : {&x.up, &x.down}) {
+        if (d->pump.valid()) {
+            d->pump.abort();
+        }
+    }
+    for (Direction* d : {&x.up, &x.down}) {
+        if (d->pump.valid()) {
+            (void)co_await d->pump;
+        }
+    }
+    if (result.end == ForwardEnd::kClosed && is_broken(x)) {
+        result.end = ForwardEnd::kReset;  // a pump broke while we joined it
+    }
+    result.client_to_backend = x.up.bytes;
+    result.backend_to_client = x.down.bytes;
+    if (x.flow != nullptr) {
+        // acquire: pairs with PumpEnd's release (the pumps' byte counts are complete).
+        (void)x.flow->ended.load(std::memory_order_acquire);
+        result.client_to_backend += x.flow->client_to_backend;
+        result.backend_to_client += x.flow->backend_to_client;
+    }
+    // A send or recv prepared in this run must reach the kernel before the caller closes its
+    // descriptor: after the close, another socket could get the number first. The cancels
+    // the frame's operations get as it goes are harmless either way (they name the operation).
+    Ring::current()->submit_prepared();
     co_return result;
 }
 

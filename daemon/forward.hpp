@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // forward(): relays bytes both ways between a client and a backend socket until both
-// directions have ended. Each direction is a pump task: it takes the next received chunk, then
-// sends until that chunk is out; so a socket has at most one send in flight, order is kept,
-// and a direction holds at most a few chunks (backpressure: a slow reader stops the reads on
-// the other side). Chunks come from a multishot recv into the worker's buffer ring, or, as the
+// directions have ended. Each direction takes the next received chunk, then sends until that
+// chunk is out; so a socket has at most one send in flight, order is kept, and a direction
+// holds at most a few chunks (backpressure: a slow reader stops the reads on the other side).
+// On the buffer ring both directions run in forward()'s own frame; the other paths run a pump
+// task per direction. Chunks come from a multishot recv into the worker's buffer ring, or, as the
 // fallback, from one recv at a time into the direction's own buffer; or, with `splice`, they
 // never reach userspace (socket -> pipe -> socket). EOF is propagated as
 // shutdown(SHUT_WR), so a half-closed connection keeps flowing the other way; an error or reset on

@@ -22,20 +22,51 @@ OneShotAwaiter::OneShotAwaiter(OneShotAwaiter&& other) noexcept
         , op_(std::exchange(other.op_, nullptr))
         , early_res_(other.early_res_) {}
 
-OneShotAwaiter::~OneShotAwaiter() {
-    if (op_ == nullptr) {
-        return;
+OpState*
+start_one_shot(Ring& ring, PrepFn prep, const void* self, Buffer& buf, Deadline deadline) noexcept {
+    const unsigned needed = deadline.is_set() ? 2 : 1;
+    io_uring_sqe* sqe = ring.get_sqe(needed);
+    if (sqe == nullptr) {
+        return nullptr;
     }
-    // acquire: pairs with the release in the completion handler.
-    if (!op_->done.load(std::memory_order_acquire)) {
-        // The task is being destroyed with the operation in flight (abort, shutdown).
-        // Cancellation is a request: the CQE still arrives and frees the state.
-        op_->ring->request_cancel(op_);
+    OpState* state = acquire_op_state();  // the caller's reference
+    OpState& op = *state;
+    op.ring = &ring;
+    op.pending_cqes = static_cast<std::uint8_t>(needed);
+    op.buf = std::move(buf);  // Lifetime: owned by the OpState until the CQE
+    op.refs.fetch_add(needed, std::memory_order_relaxed);  // one per SQE in flight
+    prep(sqe, state, self);
+    op.user_data = user_data::encode(CompletionKind::kOneShot, state);
+    io_uring_sqe_set_data64(sqe, op.user_data);
+    if (deadline.is_set()) {
+        sqe->flags |= IOSQE_IO_LINK;
+        io_uring_sqe* tsqe = ring.get_sqe();
+        RINGLB_ASSERT(tsqe != nullptr);  // get_sqe(2) reserved room for it
+        const auto ns = deadline.after.count();
+        op.ts.tv_sec = ns / 1'000'000'000;
+        op.ts.tv_nsec = ns % 1'000'000'000;
+        io_uring_prep_link_timeout(tsqe, &op.ts, 0);
+        io_uring_sqe_set_data64(tsqe, user_data::encode(CompletionKind::kLinkTimeout, state));
     }
-    release(op_);
+    return state;
 }
 
-bool OneShotAwaiter::poll(void* ctx, TaskHeader& task) noexcept {
+void abandon_one_shot(OpState* op) noexcept {
+    // acquire: pairs with the release in the completion handler.
+    if (!op->done.load(std::memory_order_acquire)) {
+        // Cancellation is a request: the CQE still arrives and frees the state.
+        op->ring->request_cancel(op);
+    }
+    release(op);
+}
+
+OneShotAwaiter::~OneShotAwaiter() {
+    if (op_ != nullptr) {
+        abandon_one_shot(op_);  // the task went with the operation in flight (abort, shutdown)
+    }
+}
+
+bool poll_one_shot(void* ctx, TaskHeader& task) noexcept {
     auto* op = static_cast<OpState*>(ctx);
     // acquire: pairs with the release in the completion handler.
     return poll_or_register(
@@ -46,32 +77,13 @@ bool OneShotAwaiter::submit(std::coroutine_handle<> h, PrepFn prep, const void* 
     Ring* ring = Ring::current();
     TaskHeader* task = TaskHeader::current();
     RINGLB_CHECK(ring != nullptr && task != nullptr, "I/O awaited outside a runtime task");
-    const unsigned needed = deadline_.is_set() ? 2 : 1;
-    io_uring_sqe* sqe = ring->get_sqe(needed);
-    if (sqe == nullptr) {
+    op_ = start_one_shot(*ring, prep, self, buffer_, deadline_);
+    if (op_ == nullptr) {
         early_res_ = -EBUSY;
         return false;
     }
-    op_ = acquire_op_state();  // the awaiter's reference
     OpState& op = *op_;
-    op.ring = ring;
-    op.pending_cqes = static_cast<std::uint8_t>(needed);
-    op.buf = std::move(buffer_);  // Lifetime: owned by the OpState until the CQE
-    op.refs.fetch_add(needed, std::memory_order_relaxed);  // one per SQE in flight
-    prep(sqe, op_, self);
-    op.user_data = user_data::encode(CompletionKind::kOneShot, op_);
-    io_uring_sqe_set_data64(sqe, op.user_data);
-    if (deadline_.is_set()) {
-        sqe->flags |= IOSQE_IO_LINK;
-        io_uring_sqe* tsqe = ring->get_sqe();
-        RINGLB_ASSERT(tsqe != nullptr);  // get_sqe(2) reserved room for it
-        const auto ns = deadline_.after.count();
-        op.ts.tv_sec = ns / 1'000'000'000;
-        op.ts.tv_nsec = ns % 1'000'000'000;
-        io_uring_prep_link_timeout(tsqe, &op.ts, 0);
-        io_uring_sqe_set_data64(tsqe, user_data::encode(CompletionKind::kLinkTimeout, op_));
-    }
-    task->suspend_on(h, &OneShotAwaiter::poll, op_);
+    task->suspend_on(h, &poll_one_shot, op_);
     op.waker.register_waker(task->waker());         // register ...
     if (op.done.load(std::memory_order_acquire)) {  // ... then check
         task->clear_suspension();

@@ -16,12 +16,28 @@ struct io_uring_sqe;
 namespace ringlb::core {
 
 struct OpState;
+class Ring;
 class TaskHeader;
 
 namespace detail {
 
 /// Fills `sqe` for one operation; `op` holds its kernel-visible memory, `self` the awaiter.
 using PrepFn = void (*)(io_uring_sqe* sqe, OpState* op, const void* self) noexcept;
+
+/// Fills the SQE of one operation on `ring` (and its linked timeout's, with a deadline) and
+/// gives it a fresh OpState that takes `buf` (moved from) and one reference per SQE. Returns
+/// the state with one more reference, the caller's; nullptr when the ring has no room, and
+/// then `buf` is untouched. Owner worker of `ring` only.
+OpState*
+start_one_shot(Ring& ring, PrepFn prep, const void* self, Buffer& buf, Deadline deadline) noexcept;
+
+/// Lets go of a started operation: cancels it if it is still in flight (its CQE then frees
+/// the state), and drops the caller's reference. Any thread.
+void abandon_one_shot(OpState* op) noexcept;
+
+/// A started operation's PollFn (ctx: its OpState): true once it completed; otherwise
+/// registers `task`'s waker with it and checks again.
+bool poll_one_shot(void* op, TaskHeader& task) noexcept;
 
 class OneShotAwaiter {
 public:
@@ -53,8 +69,6 @@ protected:
     Buffer buffer_;
 
 private:
-    static bool poll(void* op, TaskHeader& task) noexcept;
-
     Deadline deadline_;
     OpState* op_ = nullptr;
     std::int32_t early_res_ = 0;

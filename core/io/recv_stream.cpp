@@ -118,6 +118,61 @@ bool stream_poll(void* ctx, TaskHeader& task) noexcept {
     return poll_or_register(s->waker, task, [s] { return stream_ready(s); });
 }
 
+// Arms the recv if it is not armed: 0 when it is armed now, or the result the consumer gets
+// instead: -EAGAIN (not armed and `arm` false: drained), -EOPNOTSUPP (this worker has no buffer
+// ring), -EBUSY (the ring is full).
+std::int32_t arm_unless_armed(RecvStreamState& s, Ring& ring, bool arm) noexcept {
+    if (s.armed.load(std::memory_order_acquire)) {
+        return 0;
+    }
+    if (!arm) {
+        return -EAGAIN;  // drained: the recv has ended and nothing is queued
+    }
+    if (ring.buffers() == nullptr) {
+        return -EOPNOTSUPP;
+    }
+    io_uring_sqe* sqe = ring.get_sqe();
+    if (sqe == nullptr) {
+        return -EBUSY;
+    }
+    retain(&s);  // the kernel's reference, dropped by the final CQE
+    s.ring = &ring;
+    s.pool = ring.buffers();
+    s.user_data = user_data::encode(CompletionKind::kRecvStream, &s);
+    if (ring.features().defer_taskrun) {
+        io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
+    } else {
+        // Without DEFER_TASKRUN (kernels before 6.1, or forced) the kernel runs a multishot
+        // recv's retries whenever this thread enters it, so the pause's cancel can arrive
+        // after a whole ring's worth of buffers: one recv per next() keeps the bound.
+        io_uring_prep_recv(sqe, s.fd, nullptr, 0, 0);
+    }
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BufferRing::kGroup;
+    s.bundled = ring.features().bundles;
+    if (s.bundled) {
+        sqe->ioprio |= IORING_RECVSEND_BUNDLE;
+        // Caps one CQE's bundle (the kernel otherwise takes up to 256 buffers at once).
+        sqe->len = s.max_queued * s.pool->buffer_bytes();
+        if (ring.fault_bundles()) {
+            sqe->ioprio |= kNoSuchRecvFlag;  // tests: the kernel rejects it (-EINVAL)
+        }
+    }
+    io_uring_sqe_set_data64(sqe, s.user_data);
+    s.armed.store(true, std::memory_order_release);
+    return 0;
+}
+
+// The next queued chunk. \pre s.queue.has_items(); the consumer.
+Received pop_chunk(RecvStreamState& s) noexcept {
+    detail::ChunkQueue::Chunk c = s.queue.pop();
+    if (c.res > 0) {
+        // relaxed: see the handler's fetch_add.
+        s.queued.fetch_sub(1, std::memory_order_relaxed);
+    }
+    return {IoResult::from_res(c.res), std::move(c.buf)};
+}
+
 }  // namespace
 
 RecvStream::RecvStream(int fd, std::uint32_t max_queued) : state_(new RecvStreamState()) {
@@ -143,45 +198,9 @@ bool RecvStream::NextOp::await_suspend(std::coroutine_handle<> h) noexcept {
     TaskHeader* task = TaskHeader::current();
     RINGLB_CHECK(ring != nullptr && task != nullptr, "recv stream awaited outside a task");
     RecvStreamState& s = *state_;
-    if (!s.armed.load(std::memory_order_acquire)) {
-        if (!arm_) {
-            early_res_ = -EAGAIN;  // drained: the recv has ended and nothing is queued
-            return false;
-        }
-        if (ring->buffers() == nullptr) {
-            early_res_ = -EOPNOTSUPP;
-            return false;
-        }
-        io_uring_sqe* sqe = ring->get_sqe();
-        if (sqe == nullptr) {
-            early_res_ = -EBUSY;
-            return false;
-        }
-        retain(&s);  // the kernel's reference, dropped by the final CQE
-        s.ring = ring;
-        s.pool = ring->buffers();
-        s.user_data = user_data::encode(CompletionKind::kRecvStream, &s);
-        if (ring->features().defer_taskrun) {
-            io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
-        } else {
-            // Without DEFER_TASKRUN (kernels before 6.1, or forced) the kernel runs a multishot
-            // recv's retries whenever this thread enters it, so the pause's cancel can arrive
-            // after a whole ring's worth of buffers: one recv per next() keeps the bound.
-            io_uring_prep_recv(sqe, s.fd, nullptr, 0, 0);
-        }
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = BufferRing::kGroup;
-        s.bundled = ring->features().bundles;
-        if (s.bundled) {
-            sqe->ioprio |= IORING_RECVSEND_BUNDLE;
-            // Caps one CQE's bundle (the kernel otherwise takes up to 256 buffers at once).
-            sqe->len = s.max_queued * s.pool->buffer_bytes();
-            if (ring->fault_bundles()) {
-                sqe->ioprio |= kNoSuchRecvFlag;  // tests: the kernel rejects it (-EINVAL)
-            }
-        }
-        io_uring_sqe_set_data64(sqe, s.user_data);
-        s.armed.store(true, std::memory_order_release);
+    early_res_ = arm_unless_armed(s, *ring, arm_);
+    if (early_res_ != 0) {
+        return false;
     }
     task->suspend_on(h, &stream_poll, &s);
     s.waker.register_waker(task->waker());  // register ...
@@ -203,18 +222,37 @@ void RecvStream::stop() noexcept {
 Received RecvStream::NextOp::await_resume() noexcept {
     RecvStreamState& s = *state_;
     if (s.queue.has_items()) {
-        detail::ChunkQueue::Chunk c = s.queue.pop();
-        if (c.res > 0) {
-            // relaxed: see the handler's fetch_add.
-            s.queued.fetch_sub(1, std::memory_order_relaxed);
-        }
-        return {IoResult::from_res(c.res), std::move(c.buf)};
+        return pop_chunk(s);
     }
     if (early_res_ != 0) {
         return {IoResult::from_res(early_res_), Buffer{}};
     }
     // The recv ended with nothing queued (our own pause took effect first): call again.
     return {IoResult::from_errno(EAGAIN), Buffer{}};
+}
+
+std::optional<Received> RecvStream::poll_next(bool arm) noexcept {
+    Ring* ring = Ring::current();
+    RINGLB_CHECK(ring != nullptr, "recv stream polled outside a task");
+    RecvStreamState& s = *state_;
+    if (s.queue.has_items()) {
+        return pop_chunk(s);
+    }
+    const std::int32_t early = arm_unless_armed(s, *ring, arm);
+    // Race: the recv may have ended, queuing its last chunks, between the check above and
+    // the look at `armed` (a consumer on another worker than the ring's). Its acquire pairs
+    // with the handler's release: those chunks are visible now, and they come first.
+    if (s.queue.has_items()) {
+        return pop_chunk(s);
+    }
+    if (early != 0) {
+        return Received{IoResult::from_res(early), Buffer{}};
+    }
+    return std::nullopt;
+}
+
+bool RecvStream::ready_or_register(TaskHeader& task) noexcept {
+    return stream_poll(state_, task);
 }
 
 }  // namespace ringlb::core

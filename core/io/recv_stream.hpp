@@ -18,12 +18,14 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <optional>
 
 #include "core/io/recv.hpp"
 
 namespace ringlb::core {
 
 struct RecvStreamState;
+class TaskHeader;
 
 /// Owner: one task at a time. Destroying it cancels the recv; queued buffers go back.
 class RecvStream {
@@ -59,6 +61,14 @@ public:
     /// Like next(), but never arms the recv: the chunks still queued or on their way, then
     /// -EAGAIN once the recv has ended and nothing is left. After stop().
     NextOp drain() noexcept { return NextOp(state_, false); }
+
+    /// The poll face of next() (`arm`) and drain() (!`arm`), for a task that waits on more
+    /// than this stream at once (until_ready()): what the awaited op would return, or nothing
+    /// yet; then wait until ready_or_register() says so and call again. Inside a runtime task.
+    std::optional<Received> poll_next(bool arm) noexcept;
+    /// True when poll_next() has something to say (or would arm the recv again); otherwise
+    /// registers `task`'s waker with the stream and checks again.
+    bool ready_or_register(TaskHeader& task) noexcept;
 
 private:
     RecvStreamState* state_;

@@ -9,13 +9,50 @@
 
 #include "core/assert.hpp"
 #include "core/uring/op_state.hpp"
+#include "core/uring/ring.hpp"
 
 namespace ringlb::core {
 
-void SendOp::prep(io_uring_sqe* sqe, OpState* op, const void* self) noexcept {
-    const auto* me = static_cast<const SendOp*>(self);
-    RINGLB_ASSERT(me->offset_ + me->len_ <= op->buf.size());
-    io_uring_prep_send(sqe, me->fd_, op->buf.data() + me->offset_, me->len_, MSG_NOSIGNAL);
+namespace detail {
+
+void prep_send(io_uring_sqe* sqe, OpState* op, const void* spec) noexcept {
+    const auto* s = static_cast<const SendSpec*>(spec);
+    RINGLB_ASSERT(s->offset + s->len <= op->buf.size());
+    io_uring_prep_send(sqe, s->fd, op->buf.data() + s->offset, s->len, MSG_NOSIGNAL);
+}
+
+}  // namespace detail
+
+SendInFlight::~SendInFlight() {
+    if (op_ != nullptr) {
+        detail::abandon_one_shot(op_);
+    }
+}
+
+bool SendInFlight::start(int fd, Buffer& buf, std::size_t offset, std::size_t len) noexcept {
+    RINGLB_ASSERT(op_ == nullptr);
+    Ring* ring = Ring::current();
+    RINGLB_CHECK(ring != nullptr, "send started outside a runtime task");
+    const detail::SendSpec spec{fd, offset, len};
+    op_ = detail::start_one_shot(*ring, &detail::prep_send, &spec, buf, Deadline{});
+    return op_ != nullptr;
+}
+
+bool SendInFlight::ready_or_register(TaskHeader& task) noexcept {
+    return detail::poll_one_shot(op_, task);
+}
+
+bool SendInFlight::done() const noexcept {
+    // acquire: pairs with the release in the completion handler (res and buf are complete).
+    return op_->done.load(std::memory_order_acquire);
+}
+
+Sent SendInFlight::take() noexcept {
+    RINGLB_ASSERT(done());
+    Sent out{IoResult::from_res(op_->res), std::move(op_->buf)};
+    release(op_);
+    op_ = nullptr;
+    return out;
 }
 
 Task<Sent> send_all(int fd, Buffer buf, std::size_t len, Deadline deadline) {

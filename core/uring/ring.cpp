@@ -174,6 +174,12 @@ void Ring::submit_now() noexcept {
     }
 }
 
+void Ring::submit_prepared() noexcept {
+    if (io_uring_sq_ready(&impl_->ring) > 0) {
+        submit_now();
+    }
+}
+
 void Ring::submit_and_poll() noexcept {
     const int n = io_uring_submit_and_get_events(&impl_->ring);
     RINGLB_CHECK(n != -EBADR, "io_uring dropped completions (EBADR)");

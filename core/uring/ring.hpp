@@ -79,6 +79,10 @@ public:
     /// Submits pending SQEs at once, even from a completion handler (a stream pausing: the
     /// kernel must see the cancel before it fills more buffers). Owner only.
     void submit_now() noexcept;
+    /// Submits the SQEs prepared since the last submission, if there are any (no system call
+    /// otherwise): before a task closes a descriptor that one of them names, so that the
+    /// number cannot be reused by another socket first. Owner only.
+    void submit_prepared() noexcept;
     /// Submits pending SQEs and processes deferred completions without waiting.
     void submit_and_poll() noexcept;
     /// Submits pending SQEs and waits for at least one completion, up to `timeout` if given.

@@ -2,11 +2,13 @@
 // Shared test helpers (see loopback.hpp).
 #include "tests/support/loopback.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -71,6 +73,16 @@ std::uint16_t closed_port() {
     std::uint16_t port = 0;
     core::UniqueFd fd = listen_loopback(1, &port);
     return port;  // closed when fd goes out of scope
+}
+
+void unix_stream_pair(core::UniqueFd& nonblocking, core::UniqueFd& blocking) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0
+        || ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK) != 0) {
+        std::abort();  // the test cannot run at all
+    }
+    nonblocking.reset(sv[0]);
+    blocking.reset(sv[1]);
 }
 
 std::string random_bytes(std::size_t n, std::uint64_t seed) {

@@ -57,6 +57,9 @@ core::UniqueFd listen_loopback(int backlog, std::uint16_t* port);
 core::UniqueFd connect_loopback(std::uint16_t port);
 /// A port on 127.0.0.1 where nothing listens (bound once, then closed).
 std::uint16_t closed_port();
+/// A connected AF_UNIX stream pair: `nonblocking` for the side under test (every socket
+/// ringlbd receives on is non-blocking), `blocking` for the test's side.
+void unix_stream_pair(core::UniqueFd& nonblocking, core::UniqueFd& blocking);
 /// Deterministic pseudo-random bytes for payload checks.
 std::string random_bytes(std::size_t n, std::uint64_t seed);
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.

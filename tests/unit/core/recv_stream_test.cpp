@@ -55,16 +55,6 @@ BufferRing* ring_buffers(const Runtime& rt, unsigned worker = 0) {
     return rt.worker(worker).ring()->buffers();
 }
 
-/// `a` (the stream's side) is non-blocking, as every socket ringlbd receives on; `b` (the
-/// test's side) blocks.
-void socket_pair(UniqueFd& a, UniqueFd& b) {
-    int sv[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    ASSERT_EQ(::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK), 0);
-    a.reset(sv[0]);
-    b.reset(sv[1]);
-}
-
 /// Writes `payload` to `fd` in writes of at most `step` bytes, then shuts down its writing
 /// side. Stops early if a write fails (the reader failed; the test's assertions report it).
 std::thread write_then_shut(int fd, const std::string& payload, std::size_t step = 1 << 30) {
@@ -154,7 +144,7 @@ TEST_P(StreamModes, ForwardsEveryByteInOrderAcrossWrites) {
     }
     UniqueFd a;
     UniqueFd b;
-    socket_pair(a, b);
+    test::unix_stream_pair(a, b);
     const std::string payload = test::random_bytes(3 * 1024 * 1024 + 17, 42);
     std::thread writer([&] {
         std::size_t off = 0;
@@ -205,7 +195,7 @@ TEST_P(StreamModes, ALongTransferCyclesThroughFewBuffers) {
     }
     UniqueFd a;
     UniqueFd b;
-    socket_pair(a, b);
+    test::unix_stream_pair(a, b);
     const std::string payload = test::random_bytes(3 * 1024 * 1024, 7);
     std::thread writer = write_then_shut(b.get(), payload);
     std::set<const std::byte*> seen;
@@ -271,7 +261,7 @@ TEST_P(StreamModes, StopAndDrainHandTheSocketOverWithEveryByteInOrder) {
     for (int round = 0; round < 5; ++round) {
         UniqueFd a;
         UniqueFd b;
-        socket_pair(a, b);
+        test::unix_stream_pair(a, b);
         const std::string payload = test::random_bytes(1024 * 1024, 100 + round);
         std::thread writer = write_then_shut(b.get(), payload, 3000);
         JoinResult<std::string> got = rt->block_on(stop_drain_then_recv(a.get()));
@@ -304,7 +294,7 @@ TEST(RecvStream, AKernelRejectingCappedBundlesFallsBackWithoutThem) {
     }
     UniqueFd a;
     UniqueFd b;
-    socket_pair(a, b);
+    test::unix_stream_pair(a, b);
     const std::string payload = test::random_bytes(1024 * 1024, 21);
     std::thread writer = write_then_shut(b.get(), payload, 20000);
     struct Out {
@@ -354,7 +344,7 @@ TEST(RecvStream, AnIdleStreamHoldsNoBuffer) {
     }
     UniqueFd a;
     UniqueFd b;
-    socket_pair(a, b);
+    test::unix_stream_pair(a, b);
     RecvStream stream(a.get());
     const int ring_fd = rt->worker(0).ring()->fd();
     const std::uint64_t consumed = sq_head(ring_fd);
@@ -424,7 +414,7 @@ TEST_P(StreamModes, ASlowConsumerPausesTheRecvInsteadOfDrainingTheRing) {
     }
     UniqueFd a;
     UniqueFd b;
-    socket_pair(a, b);
+    test::unix_stream_pair(a, b);
     const std::string payload = test::random_bytes(16 * 1024 * 1024, 7);
     std::thread writer = write_then_shut(b.get(), payload);
     std::uint32_t lent_paused = 0;
@@ -484,8 +474,8 @@ TEST(RecvStream, AnEmptyRingGivesEnobufsAndRecovers) {
         GTEST_SKIP() << "io_uring is not available here";
     }
     UniqueFd a1, b1, a2, b2;
-    socket_pair(a1, b1);
-    socket_pair(a2, b2);
+    test::unix_stream_pair(a1, b1);
+    test::unix_stream_pair(a2, b2);
     const std::string big(3 * 4096, 'x');
     ASSERT_EQ(::write(b1.get(), big.data(), big.size()), static_cast<ssize_t>(big.size()));
     ASSERT_EQ(::write(b2.get(), "second", 6), 6);
@@ -581,7 +571,7 @@ TEST(RecvStream, AConsumerStolenMidStreamGetsEveryByteInOrder) {
     auto rt = std::move(*created);
     UniqueFd a;
     UniqueFd b;
-    socket_pair(a, b);
+    test::unix_stream_pair(a, b);
     // The writer goes on until the reader has moved (and 2 MiB at least): how soon a steal
     // happens depends on the machine's load.
     std::atomic<bool> moved{false};
@@ -637,8 +627,8 @@ TEST(RecvStream, RepeatedRemoteStopsWhileTheOwnerIsBusyEndEachRecvOnce) {
             GTEST_SKIP() << "io_uring is not available here";
         }
         UniqueFd a1, b1, a2, b2;
-        socket_pair(a1, b1);
-        socket_pair(a2, b2);
+        test::unix_stream_pair(a1, b1);
+        test::unix_stream_pair(a2, b2);
         RecvStream s1(a1.get());
         RecvStream s2(a2.get());
         std::atomic<int> waiting{0};
@@ -732,7 +722,7 @@ TEST(RecvStream, ABurstWiderThanTheWindowWidensItWithoutAnError) {
     std::vector<UniqueFd> theirs(kStreams);
     std::vector<int> fds;
     for (int i = 0; i < kStreams; ++i) {
-        socket_pair(ours[i], theirs[i]);
+        test::unix_stream_pair(ours[i], theirs[i]);
         ASSERT_EQ(::write(theirs[i].get(), "burst", 5), 5);
         fds.push_back(ours[i].get());
     }
@@ -755,7 +745,7 @@ TEST(RecvStream, ABufferDroppedOnAnotherThreadGoesBackToItsRing) {
     }
     for (int round = 0; round < 20; ++round) {  // 20 rounds on a 4-buffer ring: reuse works
         UniqueFd a, b;
-        socket_pair(a, b);
+        test::unix_stream_pair(a, b);
         ASSERT_EQ(::write(b.get(), "abc", 3), 3);
         JoinResult<Buffer> buf = rt->block_on(one_buffer(a.get()));
         ASSERT_TRUE(buf.has_value());
@@ -773,7 +763,7 @@ TEST(RecvStream, BuffersOutliveTheirRuntime) {
         GTEST_SKIP() << "io_uring is not available here";
     }
     UniqueFd a, b;
-    socket_pair(a, b);
+    test::unix_stream_pair(a, b);
     ASSERT_EQ(::write(b.get(), "late", 4), 4);
     JoinResult<Buffer> buf = rt->block_on(one_buffer(a.get()));
     rt.reset();  // the ring goes; the buffer's memory stays until it is dropped (ASan checks)
@@ -793,7 +783,7 @@ TEST(RecvStream, WithoutABufferRingNextSaysNotSupported) {
     EXPECT_EQ(ring_buffers(*rt), nullptr);
     EXPECT_FALSE(rt->worker(0).ring()->features().buffer_ring);
     UniqueFd a, b;
-    socket_pair(a, b);
+    test::unix_stream_pair(a, b);
     JoinResult<std::int32_t> r = rt->block_on([](int fd) -> Task<std::int32_t> {
         RecvStream stream(fd);
         co_return co_await first_result(stream);

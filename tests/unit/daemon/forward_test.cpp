@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+// forward() on real loopback TCP connections, in each receive path: the ring path (both
+// directions in one frame), "auto" (which hands bulk to a splice pump mid-stream), the pumps
+// of a ring-less worker and of `splice`. Bytes arrive exactly both ways at once over many
+// connections on two workers; a half-close keeps the other way flowing; a reset and idleness
+// end the connection with the right verdict. Under the sanitizer builds too (suite daemon).
+#include "daemon/forward.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/join_handle.hpp"
+#include "core/runtime.hpp"
+#include "core/unique_fd.hpp"
+#include "tests/support/loopback.hpp"
+
+namespace ringlb::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+using core::UniqueFd;
+
+enum class Path { kRing, kAuto, kNoRing, kSplice };
+
+const char* to_string(Path p) {
+    switch (p) {
+        case Path::kRing:
+            return "ring";
+        case Path::kAuto:
+            return "auto";
+        case Path::kNoRing:
+            return "no_ring";
+        case Path::kSplice:
+            return "splice";
+    }
+    return "?";
+}
+
+std::unique_ptr<core::Runtime> runtime_for(Path p) {
+    core::RuntimeOptions opts;
+    opts.workers = 2;
+    if (p == Path::kNoRing) {
+        opts.ring.provided_buffers = false;
+    } else {
+        opts.ring.buffers = {256, 16384};
+    }
+    auto rt = core::Runtime::create(opts);
+    return rt ? std::move(*rt) : nullptr;
+}
+
+ForwardOptions options_for(Path p, PerWorker<ForwardedBytes>* counters) {
+    ForwardOptions o;
+    o.splice = p == Path::kSplice;
+    o.splice_auto = p == Path::kAuto;
+    o.buffer_ring = p != Path::kNoRing;
+    o.counters = counters;
+    return o;
+}
+
+// One proxied connection: the client's and the backend's ends (blocking, the test's), and
+// forward()'s two (non-blocking, as the daemon's are).
+struct Connection {
+    UniqueFd client;
+    UniqueFd proxy_client;
+    UniqueFd proxy_backend;
+    UniqueFd backend;
+};
+
+UniqueFd accept_nonblocking(int listener) {
+    UniqueFd fd(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    return fd;
+}
+
+Connection connect_through(int listener, std::uint16_t port) {
+    Connection c;
+    c.client = test::connect_loopback(port);
+    c.proxy_client = accept_nonblocking(listener);
+    c.backend = test::connect_loopback(port);
+    c.proxy_backend = accept_nonblocking(listener);
+    return c;
+}
+
+// Writes `payload` to `fd`, then shuts its writing side down.
+void write_all_then_shut(int fd, const std::string& payload) {
+    for (std::size_t off = 0; off < payload.size();) {
+        const ssize_t w = ::send(fd, payload.data() + off, payload.size() - off, MSG_NOSIGNAL);
+        if (w <= 0) {
+            return;  // the reader failed; the test's comparison reports it
+        }
+        off += static_cast<std::size_t>(w);
+    }
+    ::shutdown(fd, SHUT_WR);
+}
+
+std::string read_to_eof(int fd) {
+    std::string got;
+    char buf[65536];
+    for (;;) {
+        const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+        if (r <= 0) {
+            return got;
+        }
+        got.append(buf, static_cast<std::size_t>(r));
+    }
+}
+
+class ForwardPaths : public ::testing::TestWithParam<Path> {
+protected:
+    // Starts forward() with `o` on one connection (c_); false when io_uring is not available.
+    bool start(const ForwardOptions& o) {
+        rt_ = runtime_for(GetParam());
+        if (!rt_) {
+            return false;
+        }
+        std::uint16_t port = 0;
+        listener_ = test::listen_loopback(8, &port);
+        c_ = connect_through(listener_.get(), port);
+        forward_ = rt_->spawn(forward(c_.proxy_client.get(), c_.proxy_backend.get(), o));
+        return true;
+    }
+    // Waits for forward() to end and returns its result.
+    ForwardResult result() {
+        EXPECT_TRUE(test::run_until([&] { return forward_.is_finished(); }));
+        core::JoinResult<ForwardResult> r = forward_.take();
+        EXPECT_TRUE(r.has_value());
+        return r.has_value() ? *r : ForwardResult{};
+    }
+
+    std::unique_ptr<core::Runtime> rt_;
+    UniqueFd listener_;
+    Connection c_;
+    core::JoinHandle<ForwardResult> forward_;
+};
+
+// Many connections, each carrying 2 MiB both ways at once: every byte arrives, in order, and
+// forward() reports both counts and a clean end. In "auto", each direction switches to splice.
+TEST_P(ForwardPaths, BothWaysAtOnceOverManyConnections) {
+    auto rt = runtime_for(GetParam());
+    if (!rt) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    std::uint16_t port = 0;
+    UniqueFd listener = test::listen_loopback(64, &port);
+    ASSERT_TRUE(listener);
+    PerWorker<ForwardedBytes> counters(2);
+    constexpr int kConnections = 8;
+    constexpr std::size_t kBytes = 2 << 20;
+    std::vector<Connection> conns;
+    std::vector<core::JoinHandle<ForwardResult>> forwards;
+    for (int i = 0; i < kConnections; ++i) {
+        conns.push_back(connect_through(listener.get(), port));
+        ASSERT_TRUE(conns.back().proxy_client && conns.back().proxy_backend);
+        forwards.push_back(rt->spawn(
+                forward(conns.back().proxy_client.get(),
+                        conns.back().proxy_backend.get(),
+                        options_for(GetParam(), &counters))));
+    }
+    std::vector<std::string> up(kConnections), down(kConnections);
+    std::vector<std::string> got_up(kConnections), got_down(kConnections);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kConnections; ++i) {
+        up[i] = test::random_bytes(kBytes, 2 * i + 1);
+        down[i] = test::random_bytes(kBytes, 2 * i + 2);
+        threads.emplace_back(write_all_then_shut, conns[i].client.get(), std::cref(up[i]));
+        threads.emplace_back(write_all_then_shut, conns[i].backend.get(), std::cref(down[i]));
+        threads.emplace_back([&, i] { got_up[i] = read_to_eof(conns[i].backend.get()); });
+        threads.emplace_back([&, i] { got_down[i] = read_to_eof(conns[i].client.get()); });
+    }
+    for (std::thread& t : threads) {
+        t.join();
+    }
+    for (int i = 0; i < kConnections; ++i) {
+        EXPECT_TRUE(got_up[i] == up[i])
+                << "connection " << i << " client -> backend: " << got_up[i].size() << " of "
+                << kBytes << " bytes";
+        EXPECT_TRUE(got_down[i] == down[i])
+                << "connection " << i << " backend -> client: " << got_down[i].size() << " of "
+                << kBytes << " bytes";
+        ASSERT_TRUE(test::run_until([&] { return forwards[i].is_finished(); }));
+        core::JoinResult<ForwardResult> r = forwards[i].take();
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->end, ForwardEnd::kClosed);
+        EXPECT_EQ(r->client_to_backend, kBytes);
+        EXPECT_EQ(r->backend_to_client, kBytes);
+    }
+    EXPECT_EQ(counters.sum(&ForwardedBytes::client_to_backend), kConnections * kBytes);
+    EXPECT_EQ(counters.sum(&ForwardedBytes::backend_to_client), kConnections * kBytes);
+    const std::uint64_t switches = counters.sum(&ForwardedBytes::splice_switches);
+    if (GetParam() == Path::kAuto) {
+        EXPECT_GE(switches, static_cast<std::uint64_t>(kConnections))
+                << "bulk directions did not move to splice";
+    } else {
+        EXPECT_EQ(switches, 0u);
+    }
+}
+
+// The client half-closes after its request; the backend still answers, the answer arrives,
+// and the connection ends cleanly once the backend closes too.
+TEST_P(ForwardPaths, AHalfCloseKeepsTheOtherWayFlowing) {
+    if (!start(options_for(GetParam(), nullptr))) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    const std::string request = test::random_bytes(100000, 7);  // bulk enough for "auto"
+    write_all_then_shut(c_.client.get(), request);
+    EXPECT_TRUE(read_to_eof(c_.backend.get()) == request);
+    write_all_then_shut(c_.backend.get(), "got it");
+    EXPECT_EQ(read_to_eof(c_.client.get()), "got it");
+    const ForwardResult r = result();
+    EXPECT_EQ(r.end, ForwardEnd::kClosed);
+    EXPECT_EQ(r.client_to_backend, request.size());
+    EXPECT_EQ(r.backend_to_client, 6u);
+}
+
+// A backend that resets ends the connection as a reset, whatever the client is doing.
+TEST_P(ForwardPaths, ABackendResetEndsItAsAReset) {
+    if (!start(options_for(GetParam(), nullptr))) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    ASSERT_EQ(::send(c_.client.get(), "hi", 2, 0), 2);
+    char buf[2];
+    ASSERT_EQ(::recv(c_.backend.get(), buf, 2, MSG_WAITALL), 2);
+    arm_reset_on_close(c_.backend.get());
+    c_.backend.reset();
+    EXPECT_EQ(result().end, ForwardEnd::kReset);
+}
+
+// Nothing either way for `idle`: the connection ends as idle; traffic before kept it open.
+TEST_P(ForwardPaths, IdlenessEndsItAndTrafficDefersIt) {
+    ForwardOptions o = options_for(GetParam(), nullptr);
+    o.idle = 300ms;
+    const auto start_time = std::chrono::steady_clock::now();
+    if (!start(o)) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    for (int i = 0; i < 5; ++i) {  // 500 ms of traffic, a message every 100 ms
+        std::this_thread::sleep_for(100ms);
+        ASSERT_EQ(::send(c_.client.get(), "x", 1, 0), 1);
+        char b;
+        ASSERT_EQ(::recv(c_.backend.get(), &b, 1, 0), 1);
+        EXPECT_FALSE(forward_.is_finished()) << "ended while traffic flowed";
+    }
+    const ForwardResult r = result();
+    EXPECT_GE(std::chrono::steady_clock::now() - start_time, 800ms);
+    EXPECT_EQ(r.end, ForwardEnd::kIdle);
+    EXPECT_EQ(r.client_to_backend, 5u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+        Paths,
+        ForwardPaths,
+        ::testing::Values(Path::kRing, Path::kAuto, Path::kNoRing, Path::kSplice),
+        [](const ::testing::TestParamInfo<Path>& info) { return to_string(info.param); });
+
+}  // namespace
+}  // namespace ringlb::daemon
