@@ -43,9 +43,10 @@ std::int64_t coarse_now_ns() noexcept {
     return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
 
-// What the two pumps of one connection and their owner share. Shared ownership: normally
-// forward() outlives its pumps (it joins them), but at runtime shutdown the frames are
-// destroyed in any order, and a pump's PumpEnd must still find its Flow.
+// What the pumps of one connection and forward() share (both pumps on the pump path; on the
+// ring path, the directions handed to a pump). Shared ownership: normally forward() outlives
+// its pumps (it joins them), but at runtime shutdown the frames are destroyed in any order,
+// and a pump's PumpEnd must still find its Flow.
 struct Flow {
     Event changed;                                              // a pump ended
     std::atomic<int> ended{0};                                  // pumps that have ended
@@ -629,6 +630,8 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
     Duplex x(client_fd, backend_fd, options);
     ForwardResult result;
     const std::int64_t idle_ns = std::chrono::nanoseconds(options.idle).count();
+    // SQEs on this run's ring before it prepared any (see the end).
+    unsigned unsubmitted_before = Ring::current()->unsubmitted();
     for (;;) {
         bool pause = advance(x, x.up);
         pause = advance(x, x.down) || pause;
@@ -653,9 +656,18 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
         }
         if (pause) {
             co_await back_off(std::chrono::milliseconds(1));
-            continue;
+        } else {
+            co_await until_ready(&poll_duplex, &x);
         }
-        co_await until_ready(&poll_duplex, &x);
+        unsubmitted_before = Ring::current()->unsubmitted();  // a new run, maybe elsewhere
+    }
+    // A send or recv this run prepared must reach the kernel before the caller closes its
+    // descriptor: after the close, another socket could get the number first. Only this
+    // run's: the worker submitted earlier runs' before it polled again. (Not covered: a run
+    // that prepared an SQE, was woken meanwhile, and was stolen by another worker before its
+    // own submitted; see docs/architecture.md.) One system call, only at such an end.
+    if (Ring::current()->unsubmitted() > unsubmitted_before) {
+        Ring::current()->submit_now();
     }
     // Stop the pumps (a failure or idleness ended it early); joining makes sure they are gone
     // before the caller closes the descriptors.
@@ -680,11 +692,7 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
         result.client_to_backend += x.flow->client_to_backend;
         result.backend_to_client += x.flow->backend_to_client;
     }
-    // A send or recv prepared in this run must reach the kernel before the caller closes its
-    // descriptor: after the close, another socket could get the number first. The cancels
-    // the frame's operations get as it goes are harmless either way (they name the operation).
-    Ring::current()->submit_prepared();
-    co_return result;
+    co_return result;  // the cancels of the operations still in flight name them, not a number
 }
 
 }  // namespace ringlb::daemon

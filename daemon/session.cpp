@@ -240,7 +240,7 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
 
 // What a session keeps while its bytes flow. Everything else the set-up needs (addresses,
 // the PROXY header, the balancer's state) lives in set_up()'s frame, which is gone by then: an
-// idle proxied connection keeps only this, the forward() frames and the pumps.
+// idle proxied connection keeps only this and forward()'s frame (with its two recv streams).
 struct Ready {
     // First, so it goes last: it keeps the BackendState that `backend`'s slot counts in.
     std::shared_ptr<const Pool> pool;

@@ -7,8 +7,8 @@
 // (liburing 2.3 has no setup helper) as buffer group 0 of its ring. The kernel takes buffers
 // at the ring's head; a CQE names the first one (and, for a bundle, how many consecutive ring
 // entries it filled). Each buffer handed out becomes a Buffer (lend()); destroying that Buffer
-// gives it back: on the owner thread at once, from other threads (a pump that was stolen by
-// another worker) through a lock-free stack the owner drains every loop turn.
+// gives it back: on the owner thread at once, from other threads (a connection's task that was
+// stolen by another worker) through a lock-free stack the owner drains every loop turn.
 //
 // The warm window: only `window` buffers are posted in the kernel ring at a time; the others
 // wait on a LIFO stack, most recently given back on top, and top the ring up as the kernel

@@ -174,10 +174,8 @@ void Ring::submit_now() noexcept {
     }
 }
 
-void Ring::submit_prepared() noexcept {
-    if (io_uring_sq_ready(&impl_->ring) > 0) {
-        submit_now();
-    }
+unsigned Ring::unsubmitted() const noexcept {
+    return io_uring_sq_ready(&impl_->ring);
 }
 
 void Ring::submit_and_poll() noexcept {

@@ -79,10 +79,10 @@ public:
     /// Submits pending SQEs at once, even from a completion handler (a stream pausing: the
     /// kernel must see the cancel before it fills more buffers). Owner only.
     void submit_now() noexcept;
-    /// Submits the SQEs prepared since the last submission, if there are any (no system call
-    /// otherwise): before a task closes a descriptor that one of them names, so that the
-    /// number cannot be reused by another socket first. Owner only.
-    void submit_prepared() noexcept;
+    /// SQEs prepared and not yet submitted. A task that prepared some in its current run and
+    /// is about to close a descriptor they name calls submit_now() first, so that the number
+    /// cannot be reused by another socket before the kernel has looked the file up.
+    unsigned unsubmitted() const noexcept;
     /// Submits pending SQEs and processes deferred completions without waiting.
     void submit_and_poll() noexcept;
     /// Submits pending SQEs and waits for at least one completion, up to `timeout` if given.

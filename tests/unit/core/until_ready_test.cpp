@@ -6,10 +6,10 @@
 #include "core/until_ready.hpp"
 
 #include <fcntl.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -62,7 +62,7 @@ bool poll_two_streams(void* ctx, TaskHeader& task) noexcept {
 
 // Reads both streams to EOF with one wait for all; notes the order in which bytes arrived
 // ('1' or '2' per chunk), so that the test can tell a wake came from either.
-Task<std::string> read_both(int a, int b) {
+Task<std::string> read_both(int a, int b, std::atomic<int>* bytes_read) {
     TwoStreams s(a, b);
     std::string order;
     bool& first_open = s.first_open;
@@ -88,6 +88,8 @@ Task<std::string> read_both(int a, int b) {
                     break;
                 }
                 order.append(in->n.value(), static_cast<char>('1' + i));
+                // release: the test reads it to pace its writes (acquire in bytes_read_are()).
+                bytes_read->fetch_add(in->n.value(), std::memory_order_release);
                 progressed = true;
             }
         }
@@ -97,6 +99,10 @@ Task<std::string> read_both(int a, int b) {
         }
     }
     co_return order;
+}
+
+bool bytes_read_are(const std::atomic<int>& bytes_read, int n) {
+    return test::run_until([&] { return bytes_read.load(std::memory_order_acquire) == n; });
 }
 
 // The second socket's bytes arrive while the first stays silent, then the other way round:
@@ -111,18 +117,13 @@ TEST(UntilReady, EitherOfTwoStreamsEndsTheWait) {
         UniqueFd a1, b1, a2, b2;
         test::unix_stream_pair(a1, b1);
         test::unix_stream_pair(a2, b2);
-        JoinHandle<std::string> reader = rt->spawn(read_both(a1.get(), a2.get()));
-        // Each write waits until the previous one was read, so the order is the test's.
+        std::atomic<int> bytes_read{0};
+        JoinHandle<std::string> reader = rt->spawn(read_both(a1.get(), a2.get(), &bytes_read));
+        // Each write waits until the reader has taken the one before, so the order is ours.
         ASSERT_EQ(::write(b2.get(), "xx", 2), 2);
-        ASSERT_TRUE(test::run_until([&] {
-            int pending = 0;
-            return ::ioctl(a2.get(), FIONREAD, &pending) == 0 && pending == 0;
-        }));
+        ASSERT_TRUE(bytes_read_are(bytes_read, 2));
         ASSERT_EQ(::write(b1.get(), "y", 1), 1);
-        ASSERT_TRUE(test::run_until([&] {
-            int pending = 0;
-            return ::ioctl(a1.get(), FIONREAD, &pending) == 0 && pending == 0;
-        }));
+        ASSERT_TRUE(bytes_read_are(bytes_read, 3));
         ::shutdown(b1.get(), SHUT_WR);
         ASSERT_EQ(::write(b2.get(), "z", 1), 1);
         ::shutdown(b2.get(), SHUT_WR);
@@ -130,7 +131,7 @@ TEST(UntilReady, EitherOfTwoStreamsEndsTheWait) {
                 << "the wait missed a wake (" << workers << " workers)";
         JoinResult<std::string> got = reader.take();
         ASSERT_TRUE(got.has_value());
-        EXPECT_EQ(*got, "221" + std::string("2")) << workers << " workers";
+        EXPECT_EQ(*got, "2212") << workers << " workers";
     }
 }
 
@@ -211,12 +212,10 @@ TEST(UntilReady, ATaskAbortedInTheWaitLeaksNothing) {
     UniqueFd a1, b1, a2, b2;
     test::unix_stream_pair(a1, b1);
     test::unix_stream_pair(a2, b2);
-    JoinHandle<std::string> reader = rt->spawn(read_both(a1.get(), a2.get()));
-    ASSERT_EQ(::write(b1.get(), "y", 1), 1);  // it has been running and is waiting again
-    ASSERT_TRUE(test::run_until([&] {
-        int pending = 0;
-        return ::ioctl(a1.get(), FIONREAD, &pending) == 0 && pending == 0;
-    }));
+    std::atomic<int> bytes_read{0};
+    JoinHandle<std::string> reader = rt->spawn(read_both(a1.get(), a2.get(), &bytes_read));
+    ASSERT_EQ(::write(b1.get(), "y", 1), 1);
+    ASSERT_TRUE(bytes_read_are(bytes_read, 1));  // it has been running and waits again
     reader.abort();
     ASSERT_TRUE(test::run_until([&] { return reader.is_finished(); }));
     EXPECT_TRUE(reader.header()->was_cancelled());
