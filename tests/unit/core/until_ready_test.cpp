@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // until_ready() with the poll faces of RecvStream, SendInFlight and Alarm: one task waits on
-// several sources at once and is woken by whichever completes (on its own worker or another);
-// a finished source stops being news once consumed; a send destroyed in flight, or a task
-// aborted in the wait, leaks no OpState.
+// several sources at once and is woken by whichever completes (on its own worker or another),
+// not by an armed alarm; a started send counts as unsubmitted until the ring submits it; a
+// send destroyed in flight, or a task aborted in the wait, leaks no OpState.
 #include "core/until_ready.hpp"
 
 #include <fcntl.h>
@@ -25,6 +25,7 @@
 #include "core/join_handle.hpp"
 #include "core/runtime.hpp"
 #include "core/uring/op_state.hpp"
+#include "core/uring/ring.hpp"
 #include "tests/support/loopback.hpp"
 
 namespace ringlb::core {
@@ -151,11 +152,21 @@ Task<std::string> send_then_abandon(int fd) {
         OneSend s;
         Buffer buf = Buffer::allocate(5);
         std::memcpy(buf.data(), "hello", 5);
+        Ring& ring = *Ring::current();
+        const unsigned unsubmitted = ring.unsubmitted();
         if (!s.send.start(fd, buf, 1, 4)) {
             co_return "ring full";
         }
         if (buf.size() != 0) {
             out += "buffer not lent;";
+        }
+        // What forward() relies on before a close: the SQE is counted until it is submitted.
+        if (ring.unsubmitted() != unsubmitted + 1) {
+            out += "the prepared send is not counted as unsubmitted;";
+        }
+        ring.submit_now();
+        if (ring.unsubmitted() != 0) {
+            out += "unsubmitted after submit_now();";
         }
         co_await until_ready(&poll_send, &s);
         if (!s.send.done()) {
