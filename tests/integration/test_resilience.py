@@ -506,6 +506,8 @@ class Faults(unittest.TestCase):
                 # The clients left, but the ones still in the kernel's backlog are accepted
                 # (and found closed) only as descriptors free up: wait until the accepted count
                 # stops moving and nothing is open, which on a slow (TSan) build takes a while.
+                last = {}  # what the last look saw, for the failure message
+
                 def drained():
                     # The metrics endpoint needs a descriptor too: while the backlog still
                     # takes every one that frees up, a scrape may time out. Not drained yet.
@@ -513,11 +515,16 @@ class Faults(unittest.TestCase):
                         before = metric(scrape(d)[0], "ringlb_listener_connections_total", listener="it")
                         time.sleep(0.5)
                         s_now = scrape(d)[0]
-                    except OSError:
+                    except OSError as e:
+                        last["scrape"] = repr(e)
                         return False
-                    return (metric(s_now, "ringlb_listener_connections_total", listener="it") == before
-                            and metric(s_now, "ringlb_listener_active_connections", listener="it") == 0)
-                self.assertTrue(wait_until(drained, 120))
+                    last["scrape"] = "ok"
+                    last["accepted"] = (before, metric(s_now, "ringlb_listener_connections_total", listener="it"))
+                    last["active"] = metric(s_now, "ringlb_listener_active_connections", listener="it")
+                    return last["accepted"][0] == last["accepted"][1] and last["active"] == 0
+                self.assertTrue(wait_until(drained, 120),
+                                f"not drained: {last}; descriptors open: {len(os.listdir(f'/proc/{d.proc.pid}/fd'))}; "
+                                f"log:\n{d.log_text()[-3000:]}")
                 # Descriptors are free again: every new client is served.
                 for i in range(50):
                     self.assertEqual(echo_once(port, b"again%d" % i), b"again%d" % i)
