@@ -3,6 +3,7 @@
 // (numeric hosts only; config/ resolves names), and the synchronous socket set-up calls.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -19,20 +20,22 @@ public:
     SocketAddress() noexcept = default;
     /// Parses "1.2.3.4:80" or "[::1]:80" with a numeric host. The error says what is wrong.
     static Result<SocketAddress, std::string> parse(std::string_view text);
-    /// Copies a kernel-provided address (accept, getsockname). \pre len <= sizeof storage.
+    /// Copies a kernel-provided IPv4 or IPv6 address (accept, getsockname); longer ones are cut.
     static SocketAddress from(const sockaddr* sa, socklen_t len) noexcept;
     static SocketAddress loopback_v4(std::uint16_t port) noexcept;
 
     const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
     socklen_t length() const noexcept { return length_; }
-    int family() const noexcept { return storage_.ss_family; }
+    int family() const noexcept { return storage_.sin6_family; }
     std::uint16_t port() const noexcept;
     /// "1.2.3.4:80" or "[::1]:80".
     std::string to_string() const;
     bool operator==(const SocketAddress& other) const noexcept;
 
 private:
-    sockaddr_storage storage_{};
+    // IPv6's is the largest address held, not sockaddr_storage's 128 bytes: connection set-up
+    // frames hold several addresses, and every connection's frame pays for each.
+    sockaddr_in6 storage_{};
     socklen_t length_ = 0;
 };
 

@@ -2,6 +2,10 @@
 // Result<T, E>, IoResult and SocketAddress: the value types every layer returns.
 #include "core/result.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -50,6 +54,43 @@ TEST(SocketAddress, ParsesV4AndV6AndPrintsThemBack) {
     ASSERT_TRUE(v6);
     EXPECT_EQ(v6->family(), AF_INET6);
     EXPECT_EQ(v6->to_string(), "[::1]:8443");
+}
+
+// The storage is sized for IPv6, not sockaddr_storage: an address the kernel hands back (here
+// a connected socket's two ends, both families) must come through whole, and compare equal
+// to what the other end reports.
+TEST(SocketAddress, HoldsKernelAddressesOfBothFamilies) {
+    for (const char* text : {"127.0.0.1:0", "[::1]:0"}) {
+        SCOPED_TRACE(text);
+        auto bind_to = SocketAddress::parse(text);
+        ASSERT_TRUE(bind_to);
+        auto listener = make_listener(*bind_to, 4);
+        if (!listener && bind_to->family() == AF_INET6) {
+            GTEST_SKIP() << "no IPv6 loopback here";
+        }
+        ASSERT_TRUE(listener) << listener.error().message();
+        auto bound = local_address(listener->get());
+        ASSERT_TRUE(bound);
+        EXPECT_EQ(bound->family(), bind_to->family());
+        EXPECT_NE(bound->port(), 0);
+        auto client = make_tcp_socket(bound->family());
+        ASSERT_TRUE(client);
+        const int rc = ::connect(client->get(), bound->get(), bound->length());
+        ASSERT_TRUE(rc == 0 || errno == EINPROGRESS) << std::strerror(errno);
+        const int accepted = ::accept4(listener->get(), nullptr, nullptr, SOCK_CLOEXEC);
+        ASSERT_GE(accepted, 0) << std::strerror(errno);
+        UniqueFd server(accepted);
+        auto client_end = local_address(client->get());
+        auto seen_by_server = peer_address(server.get());
+        ASSERT_TRUE(client_end);
+        ASSERT_TRUE(seen_by_server);
+        EXPECT_EQ(seen_by_server->length(), bound->length());
+        EXPECT_TRUE(*seen_by_server == *client_end) << seen_by_server->to_string();
+        EXPECT_EQ(seen_by_server->to_string(), client_end->to_string());
+        auto server_seen_by_client = peer_address(client->get());
+        ASSERT_TRUE(server_seen_by_client);
+        EXPECT_TRUE(*server_seen_by_client == *bound) << server_seen_by_client->to_string();
+    }
 }
 
 TEST(SocketAddress, RejectsMalformedAddressesWithAReason) {
