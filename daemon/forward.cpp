@@ -440,13 +440,7 @@ struct Duplex {
     Duplex(const Duplex&) = delete;
     Duplex& operator=(const Duplex&) = delete;
     // If the frame goes first (runtime shutdown), a pump must not run on.
-    ~Duplex() {
-        for (Direction* d : {&up, &down}) {
-            if (d->pump.valid()) {
-                d->pump.abort();
-            }
-        }
-    }
+    ~Duplex() { abort_pumps(); }
 
     const ForwardOptions& options;  // forward()'s parameter
     Direction up;
@@ -455,6 +449,13 @@ struct Duplex {
     std::int64_t last_active_ns = coarse_now_ns();
     std::shared_ptr<Flow> flow;  // made at the first hand-off: what the pumps share with us
 
+    void abort_pumps() noexcept {
+        for (Direction* d : {&up, &down}) {
+            if (d->pump.valid()) {
+                d->pump.abort();
+            }
+        }
+    }
     void touch() noexcept { last_active_ns = coarse_now_ns(); }
     std::int64_t quiet_ns() const noexcept {
         std::int64_t last = last_active_ns;
@@ -613,48 +614,73 @@ bool poll_duplex(void* ctx, TaskHeader& task) noexcept {
     return ready;
 }
 
-}  // namespace
+enum class Step : std::uint8_t { kWait, kBackOff, kEnd };
 
-void arm_reset_on_close(int fd) noexcept {
-    const linger abortive{1, 0};
-    (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+// Moves both directions as far as they go, then says what the frame does next: wait for one
+// of them (or the idle alarm, armed here), back off (the ring was full, or its buffers all
+// lent), or end, with `end` saying how.
+Step step(Duplex& x, ForwardEnd& end) {
+    bool pause = advance(x, x.up);
+    pause = advance(x, x.down) || pause;
+    if (is_broken(x)) {
+        end = ForwardEnd::kReset;
+        return Step::kEnd;
+    }
+    if (x.up.phase == Direction::Phase::kEnded && x.down.phase == Direction::Phase::kEnded) {
+        return Step::kEnd;
+    }
+    const std::int64_t idle_ns = std::chrono::nanoseconds(x.options.idle).count();
+    if (idle_ns > 0) {
+        const std::int64_t quiet = x.quiet_ns();
+        if (quiet >= idle_ns) {
+            end = ForwardEnd::kIdle;
+            return Step::kEnd;
+        }
+        // One timer for the whole connection, re-armed only when it rings early (the
+        // connection was active meanwhile), never a timeout and its cancel per wait. A ring
+        // too full to arm it makes us back off, not spin.
+        (void)x.idle_check.take_ring();
+        pause = !x.idle_check.arm(std::chrono::nanoseconds(idle_ns - quiet)) || pause;
+    }
+    return pause ? Step::kBackOff : Step::kWait;
 }
 
-Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options) {
-    // Chosen on the worker that starts the connection; a direction that later finds itself
-    // on a worker without a ring hands over to a buffered pump (advance()).
-    if (options.splice || !options.buffer_ring || Ring::current()->buffers() == nullptr) {
-        ForwardResult by_pumps = co_await forward_by_pumps(client_fd, backend_fd, options);
-        co_return by_pumps;
+// Stops the pumps (a failure or idleness ended the connection early) and joins them, so that
+// they are gone before the caller closes the descriptors. Its own frame: only connections
+// that handed a direction off pay for the joins' state.
+Task<void> join_pumps(Duplex& x) {
+    x.abort_pumps();
+    for (Direction* d : {&x.up, &x.down}) {
+        if (d->pump.valid()) {
+            (void)co_await d->pump;
+        }
     }
+}
+
+ForwardResult result_of(const Duplex& x, ForwardEnd end) {
+    ForwardResult r{end, x.up.bytes, x.down.bytes};
+    if (r.end == ForwardEnd::kClosed && is_broken(x)) {
+        r.end = ForwardEnd::kReset;  // a pump broke while we joined it
+    }
+    if (x.flow != nullptr) {
+        // acquire: pairs with PumpEnd's release (the pumps' byte counts are complete).
+        (void)x.flow->ended.load(std::memory_order_acquire);
+        r.client_to_backend += x.flow->client_to_backend;
+        r.backend_to_client += x.flow->backend_to_client;
+    }
+    return r;
+}
+
+// The ring path's frame, kept by every idle connection for its whole life: so the work is in
+// plain functions (g++ keeps every local of a coroutine, and every temporary that spans a
+// co_await, in its frame), and no awaited sub-task but back_off() runs before the end.
+Task<ForwardResult> forward_on_ring(int client_fd, int backend_fd, ForwardOptions options) {
     Duplex x(client_fd, backend_fd, options);
-    ForwardResult result;
-    const std::int64_t idle_ns = std::chrono::nanoseconds(options.idle).count();
+    ForwardEnd end = ForwardEnd::kClosed;
     // SQEs on this run's ring before it prepared any (see the end).
     unsigned unsubmitted_before = Ring::current()->unsubmitted();
-    for (;;) {
-        bool pause = advance(x, x.up);
-        pause = advance(x, x.down) || pause;
-        if (is_broken(x)) {
-            result.end = ForwardEnd::kReset;
-            break;
-        }
-        if (x.up.phase == Direction::Phase::kEnded && x.down.phase == Direction::Phase::kEnded) {
-            break;
-        }
-        if (idle_ns > 0) {
-            const std::int64_t quiet = x.quiet_ns();
-            if (quiet >= idle_ns) {
-                result.end = ForwardEnd::kIdle;
-                break;
-            }
-            // One timer for the whole connection, re-armed only when it rings early (the
-            // connection was active meanwhile), never a timeout and its cancel per wait. A
-            // ring too full to arm it makes us back off, not spin.
-            (void)x.idle_check.take_ring();
-            pause = !x.idle_check.arm(std::chrono::nanoseconds(idle_ns - quiet)) || pause;
-        }
-        if (pause) {
+    for (Step next = step(x, end); next != Step::kEnd; next = step(x, end)) {
+        if (next == Step::kBackOff) {
             co_await back_off(std::chrono::milliseconds(1));
         } else {
             co_await until_ready(&poll_duplex, &x);
@@ -669,30 +695,28 @@ Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions option
     if (Ring::current()->unsubmitted() > unsubmitted_before) {
         Ring::current()->submit_now();
     }
-    // Stop the pumps (a failure or idleness ended it early); joining makes sure they are gone
-    // before the caller closes the descriptors.
-    for (Direction* d : {&x.up, &x.down}) {
-        if (d->pump.valid()) {
-            d->pump.abort();
-        }
+    if (x.flow != nullptr) {  // a direction was handed off: a pump may still run
+        co_await join_pumps(x);
     }
-    for (Direction* d : {&x.up, &x.down}) {
-        if (d->pump.valid()) {
-            (void)co_await d->pump;
-        }
+    co_return result_of(x, end);  // the cancels still in flight name their states, not an fd
+}
+
+}  // namespace
+
+void arm_reset_on_close(int fd) noexcept {
+    const linger abortive{1, 0};
+    (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+}
+
+// Not a coroutine: the path's own frame is the only one. Chosen on the worker that starts the
+// connection (a caller outside the runtime leaves it to the options); a direction that later
+// finds itself on a worker without a ring hands over to a buffered pump (advance()).
+Task<ForwardResult> forward(int client_fd, int backend_fd, const ForwardOptions& options) {
+    const Ring* ring = Ring::current();
+    if (options.splice || !options.buffer_ring || (ring != nullptr && ring->buffers() == nullptr)) {
+        return forward_by_pumps(client_fd, backend_fd, options);
     }
-    if (result.end == ForwardEnd::kClosed && is_broken(x)) {
-        result.end = ForwardEnd::kReset;  // a pump broke while we joined it
-    }
-    result.client_to_backend = x.up.bytes;
-    result.backend_to_client = x.down.bytes;
-    if (x.flow != nullptr) {
-        // acquire: pairs with PumpEnd's release (the pumps' byte counts are complete).
-        (void)x.flow->ended.load(std::memory_order_acquire);
-        result.client_to_backend += x.flow->client_to_backend;
-        result.backend_to_client += x.flow->backend_to_client;
-    }
-    co_return result;  // the cancels of the operations still in flight name them, not a number
+    return forward_on_ring(client_fd, backend_fd, options);
 }
 
 }  // namespace ringlb::daemon

@@ -60,7 +60,8 @@ struct ForwardResult {
 };
 
 /// Inside a runtime task. The caller owns (and afterwards closes) both descriptors.
-core::Task<ForwardResult> forward(int client_fd, int backend_fd, ForwardOptions options);
+/// `options` are copied before forward() returns.
+core::Task<ForwardResult> forward(int client_fd, int backend_fd, const ForwardOptions& options);
 
 /// SO_LINGER {on, 0}: the next close() sends a RST instead of a FIN.
 void arm_reset_on_close(int fd) noexcept;

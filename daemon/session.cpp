@@ -206,18 +206,18 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
         }
         BackendSlot slot(*backend.state);
         const Clock::time_point start = Clock::now();
-        IoResult r = co_await core::connect(
-                sock->get(), backend.resolved, Deadline::in(params.connect_timeout));
-        while (r.is(std::errc::device_or_resource_busy)) {
-            // The ring is full: not the backend's fault. Wait for room and try again, within
-            // the same connect timeout.
-            const auto left = params.connect_timeout - (Clock::now() - start);
-            if (left <= Clock::duration::zero()) {
-                r = IoResult::from_errno(ETIMEDOUT);
+        IoResult r = IoResult::from_errno(ETIMEDOUT);
+        // One connect site in a loop: each co_await keeps its own operation in the frame.
+        for (Clock::duration left = params.connect_timeout; left > Clock::duration::zero();
+             left = params.connect_timeout - (Clock::now() - start)) {
+            r = co_await core::connect(sock->get(), backend.resolved, Deadline::in(left));
+            if (!r.is(std::errc::device_or_resource_busy)) {
                 break;
             }
+            // The ring is full: not the backend's fault. Wait for room and try again, within
+            // the same connect timeout.
+            r = IoResult::from_errno(ETIMEDOUT);
             co_await back_off(std::chrono::milliseconds(1));
-            r = co_await core::connect(sock->get(), backend.resolved, Deadline::in(left));
         }
         if (r) {
             pool.report_connect_success(static_cast<std::size_t>(pick));
@@ -239,8 +239,9 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
 }
 
 // What a session keeps while its bytes flow. Everything else the set-up needs (addresses,
-// the PROXY header, the balancer's state) lives in set_up()'s frame, which is gone by then: an
-// idle proxied connection keeps only this and forward()'s frame (with its two recv streams).
+// the PROXY header, the balancer's state) lives in the set-up's frames, which are gone by
+// then: an idle proxied connection keeps only this and forward()'s frame (with its two recv
+// streams).
 struct Ready {
     // First, so it goes last: it keeps the BackendState that `backend`'s slot counts in.
     std::shared_ptr<const Pool> pool;
@@ -248,84 +249,164 @@ struct Ready {
     ForwardOptions forward;
 };
 
-// Reads the client's PROXY header if one is expected, picks and connects a backend, and sends
-// our own header and any early payload. Nothing (and the client is closed) when it fails.
-Task<std::optional<Ready>> set_up(int client, ListenerState& listener_state) {
-    ListenerState* listener = &listener_state;
+// What the set-up starts from: the client as its connection shows it, and the listener's
+// configuration as the session found it.
+struct Start {
+    SocketAddress peer;
+    SessionParams params;
+};
+
+// Plain functions around the set-up's coroutines: a burst of accepts keeps thousands of
+// set-ups alive at once, and g++ keeps every local of a coroutine in its frame.
+
+// The client as it connected; nothing (close it) when it is gone already, when the listener
+// has no pool, or when it must send a PROXY header and is not trusted to (counted, logged).
+std::optional<Start> begin_set_up(int client, ListenerState& listener) {
     const Result<SocketAddress> peer = peer_address(client);
     if (!peer) {
-        co_return std::nullopt;  // the client is already gone
+        return std::nullopt;
     }
-    const SessionParams params = read_params(*listener, *peer);
-    if (params.pool == nullptr) {
-        co_return std::nullopt;
+    std::optional<Start> start(std::in_place, Start{*peer, read_params(listener, *peer)});
+    if (start->params.pool == nullptr) {
+        return std::nullopt;
     }
-    // The client as the backend should see it: the connection's peer, or the address a
-    // trusted PROXY protocol header carries (then also for maglev and the logs).
-    SocketAddress origin = *peer;
-    std::optional<SocketAddress> carried_destination;
-    ReceivedProxyHeader received;
-    if (params.expect_header) {
-        if (!params.peer_trusted) {
-            listener->rejected_proxy.fetch_add(1, std::memory_order_relaxed);
-            LOG_WARN(
-                    "client %s: not in proxy_protocol.trusted; closing it",
-                    peer->to_string().c_str());
-            co_return std::nullopt;
-        }
-        received = co_await read_proxy_header(client, params.connect_timeout);
-        if (!received.error.empty()) {
-            listener->rejected_proxy.fetch_add(1, std::memory_order_relaxed);
-            LOG_WARN(
-                    "client %s: %s; closing it", peer->to_string().c_str(), received.error.c_str());
-            co_return std::nullopt;
-        }
-        if (received.header.source) {
-            origin = *received.header.source;
-            carried_destination = received.header.destination;
-        }
+    if (start->params.expect_header && !start->params.peer_trusted) {
+        listener.rejected_proxy.fetch_add(1, std::memory_order_relaxed);
+        LOG_WARN("client %s: not in proxy_protocol.trusted; closing it", peer->to_string().c_str());
+        return std::nullopt;
     }
-    Connected backend = co_await connect_backend(params, *listener, origin);
-    if (!backend.fd && backend.queue_rejected) {
-        listener->rejected_queue.fetch_add(1, std::memory_order_relaxed);
-        co_return std::nullopt;
+    return start;
+}
+
+// Whether connect_backend() connected; when not, the client closes (it sees the connection
+// end, not a hang), counted and logged here.
+bool connected(
+        const Connected& backend,
+        const SessionParams& params,
+        ListenerState& listener,
+        const SocketAddress& origin) {
+    if (backend.fd) {
+        return true;
     }
-    if (!backend.fd) {
-        listener->no_backend.fetch_add(1, std::memory_order_relaxed);
-        LOG_WARN(
-                "pool %s: no backend reachable for client %s; closing it",
-                params.pool->name().c_str(),
-                origin.to_string().c_str());
-        co_return std::nullopt;  // the client closes: it sees the connection end, not a hang
+    if (backend.queue_rejected) {
+        listener.rejected_queue.fetch_add(1, std::memory_order_relaxed);
+        return false;
     }
-    if (params.send_header != config::ProxySend::kOff) {
-        const Result<SocketAddress> local = local_address(client);
-        const SocketAddress destination = carried_destination ? *carried_destination
-                : local                                       ? *local
-                                                              : origin;
-        const ProxyVersion v = params.send_header == config::ProxySend::kV1 ? ProxyVersion::kV1
-                                                                            : ProxyVersion::kV2;
-        IoResult sent = co_await write_proxy_header(backend.fd.get(), v, origin, destination);
-        if (!sent) {
-            co_return std::nullopt;  // the backend is gone already: close both
-        }
-    }
-    if (received.leftover_bytes > 0) {
-        // Payload that arrived with the header goes first, before the pumps take over.
-        Sent early = co_await send_all(
-                backend.fd.get(), std::move(received.leftover), received.leftover_bytes);
-        if (!early.n) {
-            co_return std::nullopt;
-        }
-    }
-    co_return Ready{
+    listener.no_backend.fetch_add(1, std::memory_order_relaxed);
+    LOG_WARN(
+            "pool %s: no backend reachable for client %s; closing it",
+            params.pool->name().c_str(),
+            origin.to_string().c_str());
+    return false;
+}
+
+Ready make_ready(const SessionParams& params, Connected backend, ListenerState& listener) {
+    return Ready{
             params.pool,
             std::move(backend),
             {.buffer_bytes = params.buffer_bytes,
              .splice = params.splice == config::Splice::kOn,
              .splice_auto = params.splice == config::Splice::kAuto,
              .idle = params.idle_timeout,
-             .counters = &listener->bytes}};
+             .counters = &listener.bytes}};
+}
+
+// Sends our PROXY header for `origin` to the backend: the destination the client's header
+// carried, or else the address the client connected to.
+Task<bool> send_proxy_header(
+        int backend,
+        int client,
+        config::ProxySend version,
+        const SocketAddress& origin,
+        const std::optional<SocketAddress>& carried_destination) {
+    const Result<SocketAddress> local = local_address(client);
+    const SocketAddress destination = carried_destination ? *carried_destination
+            : local                                       ? *local
+                                                          : origin;
+    const ProxyVersion v =
+            version == config::ProxySend::kV1 ? ProxyVersion::kV1 : ProxyVersion::kV2;
+    IoResult sent = co_await write_proxy_header(backend, v, origin, destination);
+    co_return static_cast<bool>(sent);
+}
+
+// set_up() for a listener that reads or sends a PROXY protocol header. False (close the
+// client) when the header is bad, no backend connects, or the backend is gone before our
+// header or the early payload reached it.
+Task<bool> set_up_with_proxy_protocol(
+        int client, ListenerState& listener, const Start& start, std::optional<Ready>& ready) {
+    const SessionParams& params = start.params;
+    // The client as the backend should see it: the connection's peer, or the address a
+    // trusted PROXY protocol header carries (then also for maglev and the logs).
+    SocketAddress origin = start.peer;
+    std::optional<SocketAddress> carried_destination;
+    ReceivedProxyHeader received;
+    if (params.expect_header) {
+        received = co_await read_proxy_header(client, params.connect_timeout);
+        if (!received.error.empty()) {
+            listener.rejected_proxy.fetch_add(1, std::memory_order_relaxed);
+            LOG_WARN(
+                    "client %s: %s; closing it",
+                    start.peer.to_string().c_str(),
+                    received.error.c_str());
+            co_return false;
+        }
+        if (received.header.source) {
+            origin = *received.header.source;
+            carried_destination = received.header.destination;
+        }
+    }
+    Connected backend = co_await connect_backend(params, listener, origin);
+    if (!connected(backend, params, listener, origin)) {
+        co_return false;
+    }
+    if (params.send_header != config::ProxySend::kOff
+        && !co_await send_proxy_header(
+                backend.fd.get(), client, params.send_header, origin, carried_destination)) {
+        co_return false;  // the backend is gone already: close both
+    }
+    if (received.leftover_bytes > 0) {
+        // Payload that arrived with the header goes first, before forward() takes over.
+        Sent early = co_await send_all(
+                backend.fd.get(), std::move(received.leftover), received.leftover_bytes);
+        if (!early.n) {
+            co_return false;
+        }
+    }
+    ready.emplace(make_ready(params, std::move(backend), listener));
+    co_return true;
+}
+
+// Picks and connects a backend (and, on a listener that says so, reads the client's PROXY
+// header first and sends our own). False, and the client is closed, when it fails; otherwise
+// `ready` holds what forwarding needs.
+Task<bool> set_up(int client, ListenerState& listener, std::optional<Ready>& ready) {
+    const std::optional<Start> start = begin_set_up(client, listener);
+    if (!start) {
+        co_return false;
+    }
+    if (start->params.expect_header || start->params.send_header != config::ProxySend::kOff) {
+        co_return co_await set_up_with_proxy_protocol(client, listener, *start, ready);
+    }
+    Connected backend = co_await connect_backend(start->params, listener, start->peer);
+    if (!connected(backend, start->params, listener, start->peer)) {
+        co_return false;
+    }
+    ready.emplace(make_ready(start->params, std::move(backend), listener));
+    co_return true;
+}
+
+// After forward(): a reset goes out as a reset; idleness is logged.
+void after_forward(ForwardEnd end, int client, int backend, std::chrono::milliseconds idle) {
+    if (end == ForwardEnd::kReset) {
+        arm_reset_on_close(client);
+        arm_reset_on_close(backend);
+    } else if (end == ForwardEnd::kIdle) {
+        const Result<SocketAddress> peer = peer_address(client);
+        LOG_DEBUG(
+                "client %s idle for %lld ms; closing",
+                peer ? peer->to_string().c_str() : "(gone)",
+                static_cast<long long>(idle.count()));
+    }
 }
 
 }  // namespace
@@ -339,25 +420,16 @@ void set_relay_options(int fd) noexcept {
 Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listener) {
     ActiveSession counted(*listener);
     const Clock::time_point start = Clock::now();
-    std::optional<Ready> ready = co_await set_up(client.get(), *listener);
-    if (!ready) {
+    std::optional<Ready> ready;
+    if (!co_await set_up(client.get(), *listener, ready)) {
         co_return;
     }
     UniqueFd& backend = ready->backend.fd;
     set_relay_options(backend.get());  // the client's socket inherited them from its listener
     ResetUnlessFinished cut_short(client.get(), backend.get());  // after backend: runs first
-    const ForwardResult done = co_await forward(client.get(), backend.get(), ready->forward);
+    const ForwardEnd end = (co_await forward(client.get(), backend.get(), ready->forward)).end;
     cut_short.finished();
-    if (done.end == ForwardEnd::kReset) {
-        arm_reset_on_close(client.get());
-        arm_reset_on_close(backend.get());
-    } else if (done.end == ForwardEnd::kIdle) {
-        const Result<SocketAddress> peer = peer_address(client.get());
-        LOG_DEBUG(
-                "client %s idle for %lld ms; closing",
-                peer ? peer->to_string().c_str() : "(gone)",
-                static_cast<long long>(ready->forward.idle.count()));
-    }
+    after_forward(end, client.get(), backend.get(), ready->forward.idle);
     // Plain close(2), not IORING_OP_CLOSE: closing a socket never blocks here (a reset has
     // linger 0, and no other linger is set), and two ring round trips per connection cost
     // more than the system calls.
