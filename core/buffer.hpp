@@ -28,8 +28,8 @@ public:
     Buffer() noexcept = default;
     Buffer(Buffer&& other) noexcept
             : data_(std::exchange(other.data_, nullptr))
-            , size_(std::exchange(other.size_, 0))
             , ring_(std::exchange(other.ring_, nullptr))
+            , size_(std::exchange(other.size_, 0))
             , bid_(other.bid_) {}
     Buffer& operator=(Buffer&& other) noexcept {
         if (this != &other) {
@@ -50,20 +50,23 @@ public:
     /// unbacked, so an idle connection's receive buffers cost address space, not memory.
     static Buffer allocate(std::size_t size) {
         constexpr std::size_t kPage = 4096;
+        if (size > UINT32_MAX) {
+            throw std::bad_alloc();  // a Buffer holds at most 4 GiB (see size_)
+        }
         const std::size_t rounded = (size + kPage - 1) / kPage * kPage;
         auto* p =
                 static_cast<std::byte*>(std::aligned_alloc(kPage, rounded == 0 ? kPage : rounded));
         if (p == nullptr) {
             throw std::bad_alloc();
         }
-        return Buffer(p, size, nullptr, 0);
+        return Buffer(p, static_cast<std::uint32_t>(size), nullptr, 0);
     }
 
     /// Buffer `bid` of `ring`, holding `size` received bytes at `data`. Only a BufferRing
     /// makes these (it counts the buffer as lent first).
     static Buffer
     provided(BufferRing* ring, std::uint16_t bid, std::byte* data, std::size_t size) noexcept {
-        return Buffer(data, size, ring, bid);
+        return Buffer(data, static_cast<std::uint32_t>(size), ring, bid);
     }
 
     /// Frees the buffer, or returns it to its ring.
@@ -88,12 +91,14 @@ public:
     std::span<const std::byte> span() const noexcept { return {data_, size_}; }
 
 private:
-    Buffer(std::byte* data, std::size_t size, BufferRing* ring, std::uint16_t bid) noexcept
-            : data_(data), size_(size), ring_(ring), bid_(bid) {}
+    Buffer(std::byte* data, std::uint32_t size, BufferRing* ring, std::uint16_t bid) noexcept
+            : data_(data), ring_(ring), size_(size), bid_(bid) {}
 
     std::byte* data_ = nullptr;
-    std::size_t size_ = 0;
     BufferRing* ring_ = nullptr;  // null: data_ came from aligned_alloc
+    // 32 bits: 24 bytes in all, and each connection holds four (a queue stub in each recv
+    // stream, the chunk of each direction in forward()'s frame).
+    std::uint32_t size_ = 0;
     std::uint16_t bid_ = 0;
 };
 

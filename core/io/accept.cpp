@@ -19,13 +19,13 @@
 
 namespace ringlb::core {
 
-struct AcceptStreamState : OpState {
+struct AcceptStreamState : OpStateBase {
     int listen_fd = -1;
     detail::ReadyFds ready;
     std::atomic<bool> armed{false};  // set by the consumer when it submits, cleared by the
                                      // handler on the final CQE
 
-    static void free(OpState* self) noexcept {
+    static void free(OpStateBase* self) noexcept {
         auto* s = static_cast<AcceptStreamState*>(self);
         while (s->ready.has_items()) {
             const std::int32_t fd = s->ready.pop();

@@ -14,7 +14,8 @@ namespace ringlb::core::detail {
 /// Received chunks (a filled buffer, EOF or an error) waiting for the consumer: an unbounded
 /// single-producer single-consumer linked queue with a stub node (Vyukov). Unbounded because a
 /// handler cannot refuse a CQE; the stream bounds it by pausing its recv (RecvStream). An
-/// empty queue is one node: an idle connection holds no buffer and almost no memory.
+/// empty queue is the one node it holds as a member: an idle connection holds no buffer and
+/// allocates nothing for its queues.
 ///
 /// Nodes stay with their queue: the consumer hands each used node back through `spare_`, a
 /// stack the producer empties in one exchange when it runs out. So the steady state allocates
@@ -28,7 +29,7 @@ public:
         Buffer buf;
     };
 
-    ChunkQueue() : head_(new Node()), tail_(head_) {}
+    ChunkQueue() noexcept : head_(&first_stub_), tail_(&first_stub_) {}
     ChunkQueue(const ChunkQueue&) = delete;
     ChunkQueue& operator=(const ChunkQueue&) = delete;
     /// Drops what is queued (buffers go back to their ring). No producer may run any more.
@@ -97,14 +98,21 @@ private:
                 top, n, std::memory_order_release, std::memory_order_relaxed));
     }
 
-    static void free_list(Node* n) noexcept {
+    void free_list(Node* n) noexcept {
         while (n != nullptr) {
             Node* next = n->next.load(std::memory_order_relaxed);
-            delete n;
+            if (n == &first_stub_) {
+                n->chunk.buf.reset();  // a member: not ours to delete
+            } else {
+                delete n;
+            }
             n = next;
         }
     }
 
+    // The queue's first stub is a member, so an idle stream allocates no node. It is a node
+    // like the others from then on (popped, given back, reused), only never deleted.
+    Node first_stub_;
     Node* head_;                         // Consumer only: the stub; the next chunk is head_->next.
     Node* tail_;                         // Producer only.
     Node* free_ = nullptr;               // Producer only: spare nodes taken from spare_.

@@ -23,7 +23,7 @@ namespace {
 constexpr unsigned kNoSuchRecvFlag = 1u << 15;
 }  // namespace
 
-struct RecvStreamState : OpState {
+struct RecvStreamState : OpStateBase {
     int fd = -1;
     std::uint32_t max_queued = 4;
     detail::ChunkQueue queue;
@@ -36,7 +36,7 @@ struct RecvStreamState : OpState {
     bool pausing = false;  // we cancelled the recv because the queue was full
     bool bundled = false;  // armed as a recv bundle
 
-    static void free(OpState* self) noexcept { delete static_cast<RecvStreamState*>(self); }
+    static void free(OpStateBase* self) noexcept { delete static_cast<RecvStreamState*>(self); }
 };
 
 namespace detail {

@@ -89,12 +89,12 @@ OpState* acquire_op_state() {
     return op;
 }
 
-void retain(OpState* op) noexcept {
+void retain(OpStateBase* op) noexcept {
     // relaxed: the caller already holds a reference.
     op->refs.fetch_add(1, std::memory_order_relaxed);
 }
 
-void release(OpState* op) noexcept {
+void release(OpStateBase* op) noexcept {
     // acq_rel: the last owner sees every write made through the other references.
     if (op->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) {
         return;
@@ -106,8 +106,9 @@ void release(OpState* op) noexcept {
     if constexpr (kCountLive) {
         g_live.fetch_sub(1, std::memory_order_relaxed);
     }
-    reset(*op);
-    t_cache.give(op);
+    auto* pooled = static_cast<OpState*>(op);
+    reset(*pooled);
+    t_cache.give(pooled);
 }
 
 std::int64_t live_op_states() noexcept {
@@ -131,7 +132,7 @@ void complete_link_timeout(void* target, const io_uring_cqe& cqe) noexcept {
 
 void complete_cancel(void* target, const io_uring_cqe& /*cqe*/) noexcept {
     // The cancel's result does not matter: the target's own CQE reports the outcome.
-    release(static_cast<OpState*>(target));
+    release(static_cast<OpStateBase*>(target));
 }
 
 void complete_ignore(void* /*target*/, const io_uring_cqe& /*cqe*/) noexcept {}

@@ -24,7 +24,11 @@ namespace ringlb::core {
 
 class Ring;
 
-struct alignas(16) OpState {
+/// What every in-flight operation's state has: its references, its completion and the task
+/// to wake, and where it was submitted (for cancels). Multishot streams derive from it
+/// directly (RecvStreamState, AcceptStreamState): they need none of OpState's kernel-visible
+/// memory, and each idle connection keeps two of them.
+struct alignas(16) OpStateBase {
     // Any thread (atomics).
     std::atomic<std::uint32_t> refs{0};
     std::atomic<bool> done{false};  // release-stored by the handler after res/cqe_flags
@@ -39,33 +43,35 @@ struct alignas(16) OpState {
     std::int32_t timeout_res = 0;  // the linked timeout's res (-ETIME: it fired)
 
     // The ring's thread only.
-    std::uint8_t pending_cqes = 0;   // CQEs still to come before `done` (op + linked timeout)
-    Ring* ring = nullptr;            // where the SQE went; cancels go there too
-    std::uint64_t user_data = 0;     // as submitted, for ASYNC_CANCEL
-    OpState* next_cancel = nullptr;  // Ring's remote-cancel list link
+    std::uint8_t pending_cqes = 0;       // CQEs still to come before `done` (op + linked timeout)
+    Ring* ring = nullptr;                // where the SQE went; cancels go there too
+    std::uint64_t user_data = 0;         // as submitted, for ASYNC_CANCEL
+    OpStateBase* next_cancel = nullptr;  // Ring's remote-cancel list link
 
+    /// How to free a state that is not a pooled OpState (streams); null for pooled.
+    void (*free_fn)(OpStateBase* self) noexcept = nullptr;
+};
+
+/// A single-shot operation's state (pooled): the base, and the memory the kernel reads after
+/// submission.
+struct OpState : OpStateBase {
     // Lifetime: kernel-visible memory, valid until the last CQE naming this state arrives.
     Buffer buf;
     __kernel_timespec ts{};
-    // Sized for IPv4 and IPv6, the only families ringlb connects to (not sockaddr_storage:
-    // every OpState, including each connection's two recv streams, would carry 100 bytes
-    // more).
+    // Sized for IPv4 and IPv6, the only families ringlb connects to (not sockaddr_storage).
     union {
         sockaddr_in v4;
         sockaddr_in6 v6;
     } addr{};
     socklen_t addrlen = 0;
-
-    /// How to free a state that is not a pooled plain OpState (streams); null for pooled.
-    void (*free_fn)(OpState* self) noexcept = nullptr;
 };
 
 /// A fresh OpState with refs == 1 (the caller's). From the calling thread's cache.
 OpState* acquire_op_state();
 /// Takes one more reference. Any thread.
-void retain(OpState* op) noexcept;
+void retain(OpStateBase* op) noexcept;
 /// Drops one reference; the last one resets and recycles (or frees) the state. Any thread.
-void release(OpState* op) noexcept;
+void release(OpStateBase* op) noexcept;
 
 /// Number of OpStates alive (acquired and not yet recycled), for leak tests. Any thread.
 std::int64_t live_op_states() noexcept;
@@ -74,7 +80,7 @@ namespace detail {
 /// Completion handlers for the single-shot kinds (registered by the Runtime).
 void complete_one_shot(void* target, const io_uring_cqe& cqe) noexcept;
 void complete_link_timeout(void* target, const io_uring_cqe& cqe) noexcept;
-void complete_cancel(void* target, const io_uring_cqe& cqe) noexcept;
+void complete_cancel(void* target, const io_uring_cqe& cqe) noexcept;  // target: OpStateBase
 void complete_ignore(void* target, const io_uring_cqe& cqe) noexcept;
 }  // namespace detail
 

@@ -235,7 +235,7 @@ void Ring::dispatch(const io_uring_cqe& cqe) noexcept {
     }
 }
 
-void Ring::request_cancel(OpState* op) noexcept {
+void Ring::request_cancel(OpStateBase* op) noexcept {
     if (t_ring == this) {
         retain(op);  // the cancel's own reference, dropped by its CQE (complete_cancel)
         prep_cancel(op);
@@ -246,7 +246,7 @@ void Ring::request_cancel(OpState* op) noexcept {
     }
 }
 
-bool Ring::queue_remote_cancel(OpState* op) noexcept {
+bool Ring::queue_remote_cancel(OpStateBase* op) noexcept {
     // Race: two threads may ask at once (a stream's stop() and its owner's destruction); the
     // list links through the state itself, so only the first may push it. One cancel is
     // enough: it ends the operation, whichever asker it came from.
@@ -255,7 +255,7 @@ bool Ring::queue_remote_cancel(OpState* op) noexcept {
         return false;
     }
     retain(op);  // the cancel's own reference, dropped by its CQE (complete_cancel)
-    OpState* head = remote_cancels_.load(std::memory_order_relaxed);
+    OpStateBase* head = remote_cancels_.load(std::memory_order_relaxed);
     do {
         op->next_cancel = head;
         // seq_cst: publishes next_cancel to the exchange in submit_remote_cancels() and pairs
@@ -270,9 +270,9 @@ void Ring::submit_remote_cancels() noexcept {
         return;
     }
     // acquire: pairs with the release CAS in request_cancel().
-    OpState* list = remote_cancels_.exchange(nullptr, std::memory_order_acquire);
+    OpStateBase* list = remote_cancels_.exchange(nullptr, std::memory_order_acquire);
     while (list != nullptr) {
-        OpState* next = list->next_cancel;
+        OpStateBase* next = list->next_cancel;
         list->next_cancel = nullptr;
         // Off the list: a later request may push it again (at worst a second cancel, which
         // finds nothing). The list's reference passes on to prep_cancel().
@@ -282,7 +282,7 @@ void Ring::submit_remote_cancels() noexcept {
     }
 }
 
-void Ring::prep_cancel(OpState* op) noexcept {
+void Ring::prep_cancel(OpStateBase* op) noexcept {
     // Takes over one reference the caller holds: the cancel SQE's, dropped by its CQE
     // (complete_cancel), or the remote list's.
     io_uring_sqe* sqe = get_sqe(1, true);

@@ -95,7 +95,7 @@ public:
 
     /// Asks for `op` to be cancelled on this ring. Any thread: from another thread the request
     /// is queued and the owner roused. Takes its own reference until the cancel completes.
-    void request_cancel(OpState* op) noexcept;
+    void request_cancel(OpStateBase* op) noexcept;
     /// Submits every cancel queued by other threads. Owner only.
     void submit_remote_cancels() noexcept;
     /// True when other threads queued cancels. seq_cst: see request_cancel(). Any thread.
@@ -147,10 +147,10 @@ public:
 
 private:
     Ring(const CompletionTable* table, unsigned cq_entries) noexcept;
-    void prep_cancel(OpState* op) noexcept;
+    void prep_cancel(OpStateBase* op) noexcept;
     /// Pushes `op` on the remote-cancel list with a reference of its own, unless it is on
     /// it already (then false: one cancel is enough). Any thread.
-    bool queue_remote_cancel(OpState* op) noexcept;
+    bool queue_remote_cancel(OpStateBase* op) noexcept;
     static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
         // Owner-thread counter: a plain load/store pair, no atomic RMW (readers only load).
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -167,7 +167,7 @@ private:
     std::uint32_t in_flight_ = 0;
     bool fault_bundles_ = false;
     // Any thread (atomics).
-    std::atomic<OpState*> remote_cancels_{nullptr};
+    std::atomic<OpStateBase*> remote_cancels_{nullptr};
     RingStats stats_;
     void (*rouse_fn_)(void*) noexcept = nullptr;
     void* rouse_ctx_ = nullptr;
