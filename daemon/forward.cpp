@@ -442,7 +442,7 @@ struct Duplex {
     // If the frame goes first (runtime shutdown), a pump must not run on.
     ~Duplex() { abort_pumps(); }
 
-    const ForwardOptions& options;  // forward()'s parameter
+    const ForwardOptions& options;  // forward_on_ring()'s by-value parameter, in its frame
     Direction up;
     Direction down;
     Alarm idle_check;  // cancelled as the frame goes
@@ -708,9 +708,10 @@ void arm_reset_on_close(int fd) noexcept {
     (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
 }
 
-// Not a coroutine: the path's own frame is the only one. Chosen on the worker that starts the
-// connection (a caller outside the runtime leaves it to the options); a direction that later
-// finds itself on a worker without a ring hands over to a buffered pump (advance()).
+// Not a coroutine: the path's own frame is the only one. Chosen when called: the daemon calls
+// it on the worker that starts the connection. A caller outside the runtime (tests,
+// alloc_bench) leaves it to the options; then, as for a direction that later finds itself on
+// a worker without a ring, the ring path hands each direction to a buffered pump (advance()).
 Task<ForwardResult> forward(int client_fd, int backend_fd, const ForwardOptions& options) {
     const Ring* ring = Ring::current();
     if (options.splice || !options.buffer_ring || (ring != nullptr && ring->buffers() == nullptr)) {

@@ -206,18 +206,22 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
         }
         BackendSlot slot(*backend.state);
         const Clock::time_point start = Clock::now();
-        IoResult r = IoResult::from_errno(ETIMEDOUT);
         // One connect site in a loop: each co_await keeps its own operation in the frame.
-        for (Clock::duration left = params.connect_timeout; left > Clock::duration::zero();
-             left = params.connect_timeout - (Clock::now() - start)) {
+        Clock::duration left = params.connect_timeout;
+        IoResult r = IoResult::from_errno(ETIMEDOUT);
+        for (;;) {
             r = co_await core::connect(sock->get(), backend.resolved, Deadline::in(left));
             if (!r.is(std::errc::device_or_resource_busy)) {
                 break;
             }
             // The ring is full: not the backend's fault. Wait for room and try again, within
             // the same connect timeout.
-            r = IoResult::from_errno(ETIMEDOUT);
             co_await back_off(std::chrono::milliseconds(1));
+            left = params.connect_timeout - (Clock::now() - start);
+            if (left <= Clock::duration::zero()) {
+                r = IoResult::from_errno(ETIMEDOUT);
+                break;
+            }
         }
         if (r) {
             pool.report_connect_success(static_cast<std::size_t>(pick));

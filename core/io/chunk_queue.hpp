@@ -14,8 +14,9 @@ namespace ringlb::core::detail {
 /// Received chunks (a filled buffer, EOF or an error) waiting for the consumer: an unbounded
 /// single-producer single-consumer linked queue with a stub node (Vyukov). Unbounded because a
 /// handler cannot refuse a CQE; the stream bounds it by pausing its recv (RecvStream). An
-/// empty queue is the one node it holds as a member: an idle connection holds no buffer and
-/// allocates nothing for its queues.
+/// empty queue is one node, and a queue that never received holds only its member node: an
+/// idle connection holds no buffer, and allocates nothing for its queues until data flows
+/// (after which each keeps one node of the heap: the member went to the spare stack).
 ///
 /// Nodes stay with their queue: the consumer hands each used node back through `spare_`, a
 /// stack the producer empties in one exchange when it runs out. So the steady state allocates

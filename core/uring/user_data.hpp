@@ -13,7 +13,7 @@ enum class CompletionKind : std::uint8_t {
     kWakeup = 1,        // the worker's eventfd read (target: Worker)
     kOneShot = 2,       // a single-shot operation (target: OpState)
     kLinkTimeout = 3,   // the linked timeout of a single-shot operation (target: OpState)
-    kCancel = 4,        // an ASYNC_CANCEL aimed at an operation (target: OpState)
+    kCancel = 4,        // an ASYNC_CANCEL aimed at an operation (target: OpStateBase)
     kAcceptStream = 5,  // a multishot accept (target: AcceptStreamState)
     kRecvStream = 6,    // a multishot recv into the buffer ring (target: RecvStreamState)
 };
@@ -24,7 +24,7 @@ namespace user_data {
 
 inline constexpr std::uint64_t kKindMask = 0xF;
 
-/// \pre `target` is 16-byte aligned (OpState and Worker are alignas(16)).
+/// \pre `target` is 16-byte aligned (OpStateBase, its subtypes and Worker are alignas(16)).
 inline std::uint64_t encode(CompletionKind kind, const void* target) noexcept {
     // NOLINTNEXTLINE(performance-no-int-to-ptr): user_data is the kernel's 64-bit cookie.
     return reinterpret_cast<std::uintptr_t>(target) | static_cast<std::uint64_t>(kind);
