@@ -59,8 +59,8 @@ struct ForwardResult {
     std::uint64_t backend_to_client = 0;
 };
 
-/// Inside a runtime task. The caller owns (and afterwards closes) both descriptors.
-/// `options` are copied before forward() returns.
+/// The returned task runs inside the runtime (spawned, or awaited by a task). The caller owns
+/// (and afterwards closes) both descriptors. `options` are copied before forward() returns.
 core::Task<ForwardResult> forward(int client_fd, int backend_fd, const ForwardOptions& options);
 
 /// SO_LINGER {on, 0}: the next close() sends a RST instead of a FIN.
