@@ -7,9 +7,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +30,11 @@ def _sanitized(binary):
 
 
 SANITIZED = _sanitized(RINGLBD)
+
+# How a sanitizer report starts, and how ringlbd's own log lines start.
+_SANITIZER_MARKERS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                      "WARNING: ThreadSanitizer", "AddressSanitizer:DEADLYSIGNAL")
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 
 # Thousands of test sockets (and ringlbd, which inherits this) need more than a default 1024.
 try:
@@ -143,9 +150,28 @@ class Daemon:
     def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         self.kill()
+        report = self.sanitizer_report()
         self.dir.cleanup()
+        if report:
+            # A sanitizer finding fails the test even where the test itself passed; the
+            # report is printed whole, as the log tails in failure messages may cut it.
+            message = "ringlbd's sanitizer report:\n" + report
+            if exc_type is None:
+                raise AssertionError(message)
+            print(message, file=sys.stderr)
+
+    def sanitizer_report(self):
+        """The ASan/UBSan/TSan report lines in the log, without the log lines that other
+        threads wrote into the middle of it; empty if there is none."""
+        text = self.log_text() if os.path.exists(self.log_path) else ""
+        starts = [text.find(m) for m in _SANITIZER_MARKERS if m in text]
+        if not starts:
+            return ""
+        start = text.rfind("\n", 0, min(starts)) + 1
+        return "\n".join(line for line in text[start:].splitlines()
+                         if not _LOG_LINE.match(line))
 
     def log_text(self):
         with open(self.log_path, "rb") as f:
