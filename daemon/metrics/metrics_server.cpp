@@ -248,8 +248,8 @@ private:
         f.add(control_.last_reload_success());
     }
 
-    static void collect_process(Families& f) {
-        const ProcessStats p = read_process_stats();
+    void collect_process(Families& f) const {
+        const ProcessStats p = process_stats_.read();
         f.family("process_cpu_seconds_total", "User and system CPU time.", MetricType::Counter);
         f.add(p.cpu_seconds);
         f.family("process_resident_memory_bytes", "Resident memory size.", MetricType::Gauge);
@@ -264,6 +264,7 @@ private:
 
     Control& control_;
     const core::Runtime& runtime_;
+    ProcessStatsReader process_stats_;
 };
 
 }  // namespace

@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: MIT
-// read_process_stats(): /proc/self/stat, /proc/self/statm, /proc/self/fd, /proc/stat.
+// ProcessStatsReader: /proc/self/stat, /proc/self/statm, /proc/self/fd, /proc/stat.
+//
+// Every descriptor here is opened, read and closed with raw system calls: ringlbd closes
+// sockets through io_uring, which ThreadSanitizer cannot see, so to it a descriptor number
+// reused by an intercepted open() on the scrape thread looks like a race with the worker that
+// once created it. /proc files are re-read with pread() at offset 0 (and a directory after a
+// seek to 0), which regenerates their text.
 #include "daemon/metrics/process_stats.hpp"
 
 #include <dirent.h>
@@ -7,105 +13,152 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <sstream>
-#include <string>
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <string_view>
 
 namespace ringlb::daemon {
 namespace {
 
-// The text of a small /proc file, read with raw system calls (see count_open_fds()).
-std::string read_proc(const char* path) {
-    std::string text;
-    const long fd = ::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return text;
-    }
-    char buf[4096];
-    for (;;) {
-        const long got = ::syscall(SYS_read, fd, buf, sizeof buf);
+int open_proc(const char* path, int flags = 0) {
+    return static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | flags));
+}
+
+// The text of a /proc file from its start, cut to `buf`'s size; empty on any error.
+std::string_view pread_all(int fd, char* buf, std::size_t size) {
+    std::size_t len = 0;
+    while (fd >= 0 && len < size) {
+        const long got = ::syscall(SYS_pread64, fd, buf + len, size - len, static_cast<long>(len));
         if (got <= 0) {
             break;
         }
-        text.append(buf, static_cast<std::size_t>(got));
+        len += static_cast<std::size_t>(got);
     }
-    ::syscall(SYS_close, fd);
-    return text;
+    return {buf, len};
+}
+
+// The next whitespace-separated field of `text`, removed from it.
+std::string_view next_field(std::string_view& text) {
+    const auto begin = text.find_first_not_of(" \n");
+    if (begin == std::string_view::npos) {
+        text = {};
+        return {};
+    }
+    text.remove_prefix(begin);
+    const auto end = std::min(text.find_first_of(" \n"), text.size());
+    const std::string_view field = text.substr(0, end);
+    text.remove_prefix(end);
+    return field;
+}
+
+std::uint64_t to_number(std::string_view field) {
+    std::uint64_t n = 0;
+    std::from_chars(field.data(), field.data() + field.size(), n);  // 0 unless a number
+    return n;
+}
+
+struct StatFields {
+    std::uint64_t utime_ticks = 0;
+    std::uint64_t stime_ticks = 0;
+    std::uint64_t start_ticks = 0;  // since boot
+};
+
+StatFields read_stat(int fd) {
+    char buf[1024];
+    std::string_view text = pread_all(fd, buf, sizeof buf);
+    StatFields s;
+    // Field 2 (comm) may hold spaces and parentheses: fields 3 on follow its last ')'.
+    const auto close = text.rfind(')');
+    if (close == std::string_view::npos) {
+        return s;
+    }
+    text.remove_prefix(close + 1);
+    for (int i = 3; i <= 22; ++i) {
+        const std::string_view field = next_field(text);
+        if (i == 14) {
+            s.utime_ticks = to_number(field);
+        } else if (i == 15) {
+            s.stime_ticks = to_number(field);
+        } else if (i == 22) {
+            s.start_ticks = to_number(field);
+        }
+    }
+    return s;
 }
 
 double boot_time_seconds() {
-    std::istringstream in(read_proc("/proc/stat"));
-    std::string key;
-    while (in >> key) {
-        if (key == "btime") {
-            double t = 0;
-            in >> t;
-            return t;
-        }
+    const int fd = open_proc("/proc/stat");
+    char buf[16384];  // btime follows a line per CPU: enough for ~100 of them
+    std::string_view text = pread_all(fd, buf, sizeof buf);
+    if (fd >= 0) {
+        ::syscall(SYS_close, fd);
     }
-    return 0;
-}
-
-double count_open_fds() {
-    // Raw system calls, not opendir(): ringlbd closes sockets through io_uring, which
-    // ThreadSanitizer cannot see, so to it a descriptor number reused by opendir() on the
-    // scrape thread looks like a race with the worker that once created it.
-    const long dir =
-            ::syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) {
+    const auto at = text.find("\nbtime ");
+    if (at == std::string_view::npos) {
         return 0;
     }
-    double n = 0;
-    alignas(8) char buf[4096];
-    for (;;) {
-        const long got = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
-        if (got <= 0) {
-            break;
-        }
-        for (long off = 0; off < got;) {
-            const auto* e = reinterpret_cast<const dirent64*>(buf + off);
-            n += e->d_name[0] != '.' ? 1 : 0;
-            off += e->d_reclen;
-        }
-    }
-    ::syscall(SYS_close, dir);
-    return n - 1;  // the directory's own descriptor
+    text.remove_prefix(at + 1);
+    next_field(text);
+    return static_cast<double>(to_number(next_field(text)));
+}
+
+double clock_ticks_per_second() {
+    return static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace
 
-ProcessStats read_process_stats() {
+ProcessStatsReader::ProcessStatsReader()
+        : stat_(open_proc("/proc/self/stat"))
+        , statm_(open_proc("/proc/self/statm"))
+        , fd_dir_(open_proc("/proc/self/fd", O_DIRECTORY)) {
+    if (stat_) {
+        start_time_seconds_ = boot_time_seconds()
+                + static_cast<double>(read_stat(stat_.get()).start_ticks)
+                        / clock_ticks_per_second();
+    }
+}
+
+ProcessStatsReader::~ProcessStatsReader() {
+    for (core::UniqueFd* fd : {&stat_, &statm_, &fd_dir_}) {
+        if (fd->valid()) {
+            ::syscall(SYS_close, fd->release());  // raw, as opened (see the top of this file)
+        }
+    }
+}
+
+ProcessStats ProcessStatsReader::read() const {
     ProcessStats s;
-    const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    std::istringstream stat(read_proc("/proc/self/stat"));
-    std::string line;
-    std::getline(stat, line);
-    // Field 2 (comm) may hold spaces: parse from after its closing parenthesis (field 3 on).
-    const auto close = line.rfind(')');
-    if (close != std::string::npos) {
-        std::istringstream fields(line.substr(close + 2));
-        std::string f;
-        double utime = 0;
-        double stime = 0;
-        double start = 0;
-        for (int i = 3; fields >> f; ++i) {
-            if (i == 14) {
-                utime = std::stod(f);
-            } else if (i == 15) {
-                stime = std::stod(f);
-            } else if (i == 22) {
-                start = std::stod(f);
+    s.start_time_seconds = start_time_seconds_;
+    if (stat_) {
+        const StatFields f = read_stat(stat_.get());
+        s.cpu_seconds =
+                static_cast<double>(f.utime_ticks + f.stime_ticks) / clock_ticks_per_second();
+    }
+    char buf[256];
+    std::string_view statm = pread_all(statm_.get(), buf, sizeof buf);
+    next_field(statm);  // total program size
+    s.resident_bytes = static_cast<double>(to_number(next_field(statm)))
+            * static_cast<double>(::sysconf(_SC_PAGESIZE));
+    if (fd_dir_) {
+        const std::lock_guard lock(fd_dir_mutex_);
+        ::syscall(SYS_lseek, fd_dir_.get(), 0L, SEEK_SET);
+        double n = 0;
+        alignas(8) char dents[4096];
+        for (;;) {
+            const long got = ::syscall(SYS_getdents64, fd_dir_.get(), dents, sizeof dents);
+            if (got <= 0) {
                 break;
             }
+            for (long off = 0; off < got;) {
+                const auto* e = reinterpret_cast<const dirent64*>(dents + off);
+                n += e->d_name[0] != '.' ? 1 : 0;
+                off += e->d_reclen;
+            }
         }
-        s.cpu_seconds = (utime + stime) / ticks;
-        s.start_time_seconds = boot_time_seconds() + start / ticks;
+        s.open_fds = n;
     }
-    std::istringstream statm(read_proc("/proc/self/statm"));
-    double size = 0;
-    double resident = 0;
-    statm >> size >> resident;
-    s.resident_bytes = resident * static_cast<double>(::sysconf(_SC_PAGESIZE));
-    s.open_fds = count_open_fds();
     return s;
 }
 
