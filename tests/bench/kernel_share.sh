@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Where a proxy's CPU goes, ringlbd against HAProxy, behind the same nginx backend on loopback:
+#
+#   tests/bench/kernel_share.sh [--duration S]     # default 8 s per measurement (~1 min)
+#
+# For small requests over 50 keep-alive connections and for new connections (Connection:
+# close), each proxy with 1 worker, it prints per request: the proxy's CPU time (utime+stime
+# from /proc/PID/stat), its system calls (perf stat, raw_syscalls:sys_enter, io_uring_enter
+# included) and the share of its CPU samples in the kernel, in the proxy's own code and in
+# libraries (perf record). compare.sh says how fast; this says why the CPU ratios stop where
+# they do. It needs perf (Debian: linux-perf), haproxy, nginx and wrk; it installs none of
+# them (compare.sh does the last three). Everything it starts is stopped on exit.
+#
+# Environment: RINGLBD=path (default build-release/daemon/ringlbd, else build/daemon/ringlbd).
+set -uo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
+DURATION=8
+while [ $# -gt 0 ]; do
+    case $1 in
+        --duration) DURATION=${2:?}; shift ;;
+        *) echo "usage: tests/bench/kernel_share.sh [--duration S]" >&2; exit 64 ;;
+    esac
+    shift
+done
+RINGLBD=${RINGLBD:-}
+if [ -z "$RINGLBD" ]; then
+    RINGLBD=$REPO/build-release/daemon/ringlbd
+    [ -x "$RINGLBD" ] || RINGLBD=$REPO/build/daemon/ringlbd
+fi
+for t in perf haproxy nginx wrk "$RINGLBD"; do
+    command -v "$t" >/dev/null || { echo "kernel_share.sh: $t not found" >&2; exit 1; }
+done
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+TMP=$(mktemp -d /tmp/ringlb-kshare.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+B=$(free_port) R=$(free_port) H=$(free_port) M=$(free_port)
+
+mkdir -p "$TMP/www" "$TMP/nginx"
+head -c 63 /dev/urandom | base64 -w0 | head -c 63 >"$TMP/www/small" && echo >>"$TMP/www/small"
+cat >"$TMP/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile 65536;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+daemon off;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 3600s;
+    client_body_temp_path $TMP/nginx/cb; proxy_temp_path $TMP/nginx/p;
+    fastcgi_temp_path $TMP/nginx/f; uwsgi_temp_path $TMP/nginx/u; scgi_temp_path $TMP/nginx/s;
+    server { listen 127.0.0.1:$B backlog=4096; root $TMP/www; location / { } }
+}
+EOF
+cat >"$TMP/ringlbd.json" <<EOF
+{ "runtime": { "workers": 1 },
+  "metrics": { "listen": "127.0.0.1:$M" },
+  "admin": { "socket": "$TMP/ringlbd.sock" },
+  "listeners": [ { "name": "http", "listen": "127.0.0.1:$R", "pool": "http",
+                   "timeouts": { "connect_ms": 3000, "idle_ms": 86400000 } } ],
+  "pools": [ { "name": "http", "backends": [ { "address": "127.0.0.1:$B" } ] } ] }
+EOF
+cat >"$TMP/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4000
+defaults
+    mode tcp
+    maxconn 4000
+    timeout connect 5s
+    timeout client 24h
+    timeout server 24h
+frontend fe
+    bind 127.0.0.1:$H
+    default_backend be
+backend be
+    server s1 127.0.0.1:$B
+EOF
+
+nginx -p "$TMP/nginx" -c "$TMP/nginx.conf" & PIDS+=($!)
+"$RINGLBD" --config "$TMP/ringlbd.json" --workers 1 >"$TMP/ringlbd.log" 2>&1 & RINGLBD_PID=$!
+PIDS+=("$RINGLBD_PID")
+haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 & HAPROXY_PID=$!
+PIDS+=("$HAPROXY_PID")
+sleep 1
+for p in "${PIDS[@]}"; do
+    kill -0 "$p" 2>/dev/null || { echo "kernel_share.sh: a server did not start" >&2; exit 1; }
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# measure NAME PORT PID MODE: one line of the table.
+measure() {
+    local name=$1 port=$2 pid=$3 mode=$4 hdr=()
+    [ "$mode" = close ] && hdr=(-H "Connection: close")
+    timeout 20 wrk -t1 -c50 -d2s "${hdr[@]}" "http://127.0.0.1:$port/small" >/dev/null  # warm-up
+    local c0 c1 out reqs calls
+    c0=$(cpu_ticks "$pid")
+    timeout $((DURATION + 30)) perf stat -e raw_syscalls:sys_enter -p "$pid" -o "$TMP/stat" \
+        -- sleep "$DURATION" &
+    local perf_pid=$!
+    out=$(timeout $((DURATION + 30)) wrk -t1 -c50 -d"${DURATION}s" "${hdr[@]}" \
+        "http://127.0.0.1:$port/small")
+    wait "$perf_pid"
+    c1=$(cpu_ticks "$pid")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    calls=$(awk '/raw_syscalls/ {gsub(",", "", $1); print $1}' "$TMP/stat")
+    timeout $((DURATION + 30)) perf record -q -F 2000 -p "$pid" -o "$TMP/perf.data" \
+        -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf_pid=$!
+    timeout $((DURATION + 30)) wrk -t1 -c50 -d"${DURATION}s" "${hdr[@]}" \
+        "http://127.0.0.1:$port/small" >/dev/null
+    wait "$perf_pid"
+    # Sample shares by object: the kernel, the proxy's own binary, everything else.
+    local shares
+    shares=$(perf report -i "$TMP/perf.data" --no-children --sort dso -g none 2>/dev/null \
+        | awk -v bin="$name" '/%/ { v = $1; sub("%", "", v);
+              if ($2 ~ /kernel/) k += v; else if ($2 == bin) o += v; else l += v }
+              END { printf "%.0f | %.0f | %.0f", k, o, l }')
+    awk -v n="$name" -v m="$mode" -v r="$reqs" -v dc="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" \
+        -v s="$calls" -v sh="$shares" 'BEGIN {
+            printf "| %s | %s | %d | %.2f | %.2f | %s |\n", m, n, r, dc / hz * 1e6 / r, s / r, sh }'
+}
+
+echo "| test | proxy | requests | CPU µs/request | system calls/request | kernel % | own code % | libraries % |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
+for mode in keepalive close; do
+    measure ringlbd "$R" "$RINGLBD_PID" "$mode"
+    measure haproxy "$H" "$HAPROXY_PID" "$mode"
+done
