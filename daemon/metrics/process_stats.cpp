@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ProcessStatsReader: /proc/self/stat, /proc/self/statm, /proc/self/fd, /proc/stat.
+// ProcessStatsReader: /proc/self/stat, /proc/self/statm, /proc/self/fd.
 //
 // Every descriptor here is opened, read and closed with raw system calls: ringlbd closes
 // sockets through io_uring, which ThreadSanitizer cannot see, so to it a descriptor number
@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,17 +26,11 @@ int open_proc(const char* path, int flags = 0) {
     return static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | flags));
 }
 
-// The text of a /proc file from its start, cut to `buf`'s size; empty on any error.
-std::string_view pread_all(int fd, char* buf, std::size_t size) {
-    std::size_t len = 0;
-    while (fd >= 0 && len < size) {
-        const long got = ::syscall(SYS_pread64, fd, buf + len, size - len, static_cast<long>(len));
-        if (got <= 0) {
-            break;
-        }
-        len += static_cast<std::size_t>(got);
-    }
-    return {buf, len};
+// The text of a /proc file from its start, cut to `buf`'s size; empty on any error. One read:
+// these files come whole in it, and a second would generate the text again.
+std::string_view reread(int fd, char* buf, std::size_t size) {
+    const long got = fd < 0 ? -1 : ::syscall(SYS_pread64, fd, buf, size, 0L);
+    return {buf, got > 0 ? static_cast<std::size_t>(got) : 0};
 }
 
 // The next whitespace-separated field of `text`, removed from it.
@@ -66,7 +61,7 @@ struct StatFields {
 
 StatFields read_stat(int fd) {
     char buf[1024];
-    std::string_view text = pread_all(fd, buf, sizeof buf);
+    std::string_view text = reread(fd, buf, sizeof buf);
     StatFields s;
     // Field 2 (comm) may hold spaces and parentheses: fields 3 on follow its last ')'.
     const auto close = text.rfind(')');
@@ -87,20 +82,15 @@ StatFields read_stat(int fd) {
     return s;
 }
 
+// When the machine booted, on the realtime clock: what /proc/stat's btime says, without its
+// text (which grows with the CPUs and interrupts of the host).
 double boot_time_seconds() {
-    const int fd = open_proc("/proc/stat");
-    char buf[16384];  // btime follows a line per CPU: enough for ~100 of them
-    std::string_view text = pread_all(fd, buf, sizeof buf);
-    if (fd >= 0) {
-        ::syscall(SYS_close, fd);
-    }
-    const auto at = text.find("\nbtime ");
-    if (at == std::string_view::npos) {
-        return 0;
-    }
-    text.remove_prefix(at + 1);
-    next_field(text);
-    return static_cast<double>(to_number(next_field(text)));
+    timespec real{};
+    timespec boot{};
+    ::clock_gettime(CLOCK_REALTIME, &real);
+    ::clock_gettime(CLOCK_BOOTTIME, &boot);
+    return static_cast<double>(real.tv_sec - boot.tv_sec)
+            + static_cast<double>(real.tv_nsec - boot.tv_nsec) / 1e9;
 }
 
 double clock_ticks_per_second() {
@@ -137,7 +127,7 @@ ProcessStats ProcessStatsReader::read() const {
                 static_cast<double>(f.utime_ticks + f.stime_ticks) / clock_ticks_per_second();
     }
     char buf[256];
-    std::string_view statm = pread_all(statm_.get(), buf, sizeof buf);
+    std::string_view statm = reread(statm_.get(), buf, sizeof buf);
     next_field(statm);  // total program size
     s.resident_bytes = static_cast<double>(to_number(next_field(statm)))
             * static_cast<double>(::sysconf(_SC_PAGESIZE));

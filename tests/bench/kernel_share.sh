@@ -3,13 +3,14 @@
 #
 # Where a proxy's CPU goes, ringlbd against HAProxy, behind the same nginx backend on loopback:
 #
-#   tests/bench/kernel_share.sh [--duration S]     # default 8 s per measurement (~1 min)
+#   tests/bench/kernel_share.sh [--duration S]     # default 8 s per measurement (~1.5 min)
 #
 # For small requests over 50 keep-alive connections and for new connections (Connection:
-# close), each proxy with 1 worker, it prints per request: the proxy's CPU time (utime+stime
-# from /proc/PID/stat), its system calls (perf stat, raw_syscalls:sys_enter, io_uring_enter
+# close), each proxy with 1 worker, it prints per request, each from a wrk run of its own: the
+# proxy's CPU time (utime+stime from /proc/PID/stat, nothing attached: tracing system calls
+# slows each one), its system calls (perf stat, raw_syscalls:sys_enter, io_uring_enter
 # included) and the share of its CPU samples in the kernel, in the proxy's own code and in
-# libraries (perf record). compare.sh says how fast; this says why the CPU ratios stop where
+# libraries (perf record). The machine is noisy: run it more than once. compare.sh says how fast; this says why the CPU ratios stop where
 # they do. It needs perf (Debian: linux-perf), haproxy, nginx and wrk; it installs none of
 # them (compare.sh does the last three). Everything it starts is stopped on exit.
 #
@@ -31,16 +32,23 @@ if [ -z "$RINGLBD" ]; then
     RINGLBD=$REPO/build-release/daemon/ringlbd
     [ -x "$RINGLBD" ] || RINGLBD=$REPO/build/daemon/ringlbd
 fi
-for t in perf haproxy nginx wrk "$RINGLBD"; do
+for t in perf haproxy nginx wrk python3 "$RINGLBD"; do
     command -v "$t" >/dev/null || { echo "kernel_share.sh: $t not found" >&2; exit 1; }
 done
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 TMP=$(mktemp -d /tmp/ringlb-kshare.XXXXXX)
+chmod 755 "$TMP"  # nginx's workers (nobody, when run as root) read the files in it
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
+    for _ in $(seq 50); do  # up to 5 s to go, then SIGKILL
+        local alive=0
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -99,9 +107,10 @@ nginx -p "$TMP/nginx" -c "$TMP/nginx.conf" & PIDS+=($!)
 PIDS+=("$RINGLBD_PID")
 haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 & HAPROXY_PID=$!
 PIDS+=("$HAPROXY_PID")
-sleep 1
-for p in "${PIDS[@]}"; do
-    kill -0 "$p" 2>/dev/null || { echo "kernel_share.sh: a server did not start" >&2; exit 1; }
+listening() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; }
+for port in "$B" "$R" "$H"; do
+    for _ in $(seq 50); do listening "$port" && break; sleep 0.1; done
+    listening "$port" || { echo "kernel_share.sh: nothing listens on $port" >&2; exit 1; }
 done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -111,17 +120,27 @@ measure() {
     local name=$1 port=$2 pid=$3 mode=$4 hdr=()
     [ "$mode" = close ] && hdr=(-H "Connection: close")
     timeout 20 wrk -t1 -c50 -d2s "${hdr[@]}" "http://127.0.0.1:$port/small" >/dev/null  # warm-up
-    local c0 c1 out reqs calls
+    local c0 c1 out reqs calls calls_reqs
+    # CPU time with nothing attached (tracing system calls slows each one down).
     c0=$(cpu_ticks "$pid")
+    out=$(timeout $((DURATION + 30)) wrk -t1 -c50 -d"${DURATION}s" "${hdr[@]}" \
+        "http://127.0.0.1:$port/small")
+    c1=$(cpu_ticks "$pid")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    grep -q "Non-2xx" <<<"$out" && { echo "kernel_share.sh: $name answered errors" >&2; exit 1; }
+    # System calls, in a run of their own.
     timeout $((DURATION + 30)) perf stat -e raw_syscalls:sys_enter -p "$pid" -o "$TMP/stat" \
         -- sleep "$DURATION" &
     local perf_pid=$!
     out=$(timeout $((DURATION + 30)) wrk -t1 -c50 -d"${DURATION}s" "${hdr[@]}" \
         "http://127.0.0.1:$port/small")
     wait "$perf_pid"
-    c1=$(cpu_ticks "$pid")
-    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    calls_reqs=$(awk '/requests in/ {print $1}' <<<"$out")
     calls=$(awk '/raw_syscalls/ {gsub(",", "", $1); print $1}' "$TMP/stat")
+    if [ -z "$reqs" ] || [ -z "$calls_reqs" ] || [ -z "$calls" ]; then
+        echo "kernel_share.sh: $name $mode: wrk or perf stat measured nothing" >&2
+        exit 1
+    fi
     timeout $((DURATION + 30)) perf record -q -F 2000 -p "$pid" -o "$TMP/perf.data" \
         -- sleep "$DURATION" >/dev/null 2>&1 &
     perf_pid=$!
@@ -135,8 +154,8 @@ measure() {
               if ($2 ~ /kernel/) k += v; else if ($2 == bin) o += v; else l += v }
               END { printf "%.0f | %.0f | %.0f", k, o, l }')
     awk -v n="$name" -v m="$mode" -v r="$reqs" -v dc="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" \
-        -v s="$calls" -v sh="$shares" 'BEGIN {
-            printf "| %s | %s | %d | %.2f | %.2f | %s |\n", m, n, r, dc / hz * 1e6 / r, s / r, sh }'
+        -v s="$calls" -v sr="$calls_reqs" -v sh="$shares" 'BEGIN {
+            printf "| %s | %s | %d | %.2f | %.2f | %s |\n", m, n, r, dc / hz * 1e6 / r, s / sr, sh }'
 }
 
 echo "| test | proxy | requests | CPU µs/request | system calls/request | kernel % | own code % | libraries % |"

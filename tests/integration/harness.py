@@ -32,9 +32,8 @@ def _sanitized(binary):
 SANITIZED = _sanitized(RINGLBD)
 
 # How a sanitizer report starts, and how ringlbd's own log lines start.
-_SANITIZER_MARKERS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                      "WARNING: ThreadSanitizer", "AddressSanitizer:DEADLYSIGNAL")
-_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+_SANITIZER_REPORT = re.compile(r"(ERROR|WARNING): \w*Sanitizer|\w+Sanitizer:DEADLYSIGNAL|: runtime error: ")
+_LOG_LINE = re.compile(r"^(<\d>|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
 
 # Thousands of test sockets (and ringlbd, which inherits this) need more than a default 1024.
 try:
@@ -166,12 +165,11 @@ class Daemon:
         """The ASan/UBSan/TSan report lines in the log, without the log lines that other
         threads wrote into the middle of it; empty if there is none."""
         text = self.log_text() if os.path.exists(self.log_path) else ""
-        starts = [text.find(m) for m in _SANITIZER_MARKERS if m in text]
-        if not starts:
-            return ""
-        start = text.rfind("\n", 0, min(starts)) + 1
-        return "\n".join(line for line in text[start:].splitlines()
-                         if not _LOG_LINE.match(line))
+        lines = [line for line in text.splitlines() if not _LOG_LINE.match(line)]
+        for i, line in enumerate(lines):
+            if _SANITIZER_REPORT.search(line):
+                return "\n".join(lines[i:])
+        return ""
 
     def log_text(self):
         with open(self.log_path, "rb") as f:

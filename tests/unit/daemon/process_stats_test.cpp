@@ -37,6 +37,7 @@ TEST(ProcessStats, FiguresMatchTheProcess) {
     const ProcessStats before = reader.read();
     EXPECT_EQ(before.open_fds, listed_fds());
     EXPECT_GT(before.resident_bytes, 1 << 20);  // a gtest binary is more than a MiB
+    EXPECT_LT(before.resident_bytes, 1 << 30);  // (statm's first field, the size, is larger)
     EXPECT_GT(before.start_time_seconds, now_seconds() - 600);
     EXPECT_LE(before.start_time_seconds, now_seconds() + 1);
 
@@ -76,19 +77,21 @@ TEST(ProcessStats, OutOfDescriptorsStillReportsThem) {
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
     EXPECT_EQ(err, EMFILE);
     EXPECT_EQ(s.open_fds, open_before + static_cast<double>(held.size()));
-    EXPECT_GT(s.resident_bytes, 0);
-    EXPECT_GT(s.cpu_seconds, 0);
+    EXPECT_GT(s.resident_bytes, 1 << 20);
+    EXPECT_GT(s.start_time_seconds, 0);
 }
 
 TEST(ProcessStats, ANameWithSpacesAndParenthesesIsSkipped) {
     char name[16] = {};
     ASSERT_EQ(::prctl(PR_GET_NAME, name), 0);
+    const ProcessStatsReader plain;
     ASSERT_EQ(::prctl(PR_SET_NAME, "a) 1 2 (b) 3"), 0);
     const ProcessStatsReader reader;
     const ProcessStats s = reader.read();
     ASSERT_EQ(::prctl(PR_SET_NAME, name), 0);
-    EXPECT_GT(s.start_time_seconds, now_seconds() - 600);
-    EXPECT_LE(s.start_time_seconds, now_seconds() + 1);
+    // The start time is field 22: read one field off, it would be another number.
+    EXPECT_NEAR(s.start_time_seconds, plain.read().start_time_seconds, 0.01);
+    EXPECT_GT(s.resident_bytes, 1 << 20);
 }
 
 }  // namespace
