@@ -338,6 +338,7 @@ class Systemd(unittest.TestCase):
             d.proc.send_signal(signal.SIGTERM)
             expect("STOPPING=1")
             self.assertEqual(d.proc.wait(timeout=30), 0)
+            self.assertEqual(d.sanitizer_report(), "")  # started by hand, not by `with`
         finally:
             d.kill()
             log.close()
@@ -368,6 +369,7 @@ class Systemd(unittest.TestCase):
                 self.assertEqual(echo_once(passed_port), b"ping")
                 self.assertFalse(_can_connect(configured_port))  # it did not bind its own
                 self.assertEqual(d.stop(), 0)
+                self.assertEqual(d.sanitizer_report(), "")  # started by hand, not by `with`
             finally:
                 d.kill()
                 log.close()
