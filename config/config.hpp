@@ -99,6 +99,7 @@ struct IoOptions {
     /// buffer. False: one buffer per connection and direction (listeners[].buffer_bytes).
     bool buffer_ring = true;
     bool bundles = true;                // recv bundles where the kernel has them (6.10+)
+    bool incremental = true;            // incremental buffer consumption where it has it (6.12+)
     std::uint32_t ring_buffers = 1024;  // per worker; a power of two
     std::uint32_t ring_buffer_bytes = 16384;
 };

@@ -429,11 +429,16 @@ core::Result<Config, ConfigErrors> parse(std::string_view json_text) {
             && r.object(
                     rt["io"],
                     "runtime.io",
-                    {"buffer_ring", "bundles", "ring_buffers", "ring_buffer_bytes"})) {
+                    {"buffer_ring",
+                     "bundles",
+                     "incremental",
+                     "ring_buffers",
+                     "ring_buffer_bytes"})) {
             const json& io = rt["io"];
             IoOptions& o = cfg.io;
             o.buffer_ring = r.boolean(io, "runtime.io", "buffer_ring", o.buffer_ring);
             o.bundles = r.boolean(io, "runtime.io", "bundles", o.bundles);
+            o.incremental = r.boolean(io, "runtime.io", "incremental", o.incremental);
             o.ring_buffers = r.uint(io, "runtime.io", "ring_buffers", 2, 32768, o.ring_buffers);
             if ((o.ring_buffers & (o.ring_buffers - 1)) != 0) {
                 r.error("runtime.io.ring_buffers",

@@ -97,6 +97,10 @@ std::string describe_io(const core::RingFeatures& f, const config::Config& cfg) 
         if (!f.bundles && io.bundles) {
             s += f.recvsend_bundle ? " (they need DEFER_TASKRUN)" : " (kernel before 6.10)";
         }
+        s += f.incremental ? ", buffers consumed incrementally" : ", whole buffers per recv";
+        if (!f.incremental && io.incremental) {
+            s += f.defer_taskrun ? " (kernel before 6.12)" : " (incremental needs DEFER_TASKRUN)";
+        }
     } else {
         s += io.buffer_ring ? ", recv into per-connection buffers (no buffer ring: kernel)"
                             : ", recv into per-connection buffers (runtime.io.buffer_ring off)";
@@ -157,7 +161,8 @@ int main(int argc, char** argv) {
     rt_options.ring.cq_entries = 65536;
     rt_options.ring.provided_buffers = cfg->io.buffer_ring;
     rt_options.ring.allow_bundles = cfg->io.bundles;
-    rt_options.ring.buffers = {cfg->io.ring_buffers, cfg->io.ring_buffer_bytes};
+    rt_options.ring.buffers = {
+            cfg->io.ring_buffers, cfg->io.ring_buffer_bytes, cfg->io.incremental};
     // Under the watchdog, idle workers turn their loop often enough to prove they are alive.
     rt_options.max_idle_wait = watchdog.count() > 0 ? watchdog / 8 : milliseconds(0);
     auto rt = core::Runtime::create(rt_options);

@@ -50,15 +50,15 @@ void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
     if (cqe.res > 0) {
         RINGLB_ASSERT((cqe.flags & IORING_CQE_F_BUFFER) != 0);
         const auto first = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-        const std::uint32_t size = s->pool->buffer_bytes();
         auto left = static_cast<std::uint32_t>(cqe.res);
         std::uint32_t n = 0;
-        // A bundle fills consecutive ring entries, each whole but the last.
+        // A bundle fills consecutive ring entries, each to its end but the last (the first
+        // from where earlier recvs left it, when consumed incrementally).
         while (left > 0) {
             const std::uint16_t bid = n == 0 ? first : s->pool->bundle_bid(first, n);
-            const std::uint32_t len = std::min(left, size);
-            s->queue.push(static_cast<std::int32_t>(len), s->pool->lend(bid, len));
+            const std::uint32_t len = std::min(left, s->pool->room(bid));
             left -= len;
+            s->queue.push(static_cast<std::int32_t>(len), s->pool->lend(bid, len));
             ++n;
         }
         // relaxed: a count for the pause decision; the queue itself carries the chunks.
@@ -69,9 +69,10 @@ void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
             s->ring->submit_now();
         }
     } else {
-        if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
+        if ((cqe.flags & IORING_CQE_F_BUFFER) != 0 && !s->pool->incremental()) {
             // No data but a buffer was picked (an unlocked selection that failed): it is ours
-            // to give back, or the ring would lose it for good.
+            // to give back, or the ring would lose it for good. (Consumed incrementally, a
+            // recv without data commits nothing: the buffer is still in the ring.)
             const auto bid = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
             (void)s->pool->lend(bid, 0);
         }

@@ -11,6 +11,7 @@
 
 #include "core/assert.hpp"
 #include "core/uring/ring.hpp"
+#include "core/uring/uring_compat.hpp"
 
 namespace ringlb::core {
 
@@ -62,9 +63,24 @@ Result<BufferRing*> BufferRing::create(io_uring& ring, const Ring* owner, Buffer
     reg.ring_addr = reinterpret_cast<std::uintptr_t>(br->entries_);
     reg.ring_entries = o.count;
     reg.bgid = kGroup;
-    const int err = io_uring_register_buf_ring(&ring, &reg, 0);
+    // liburing 2.3 names the flags field `pad`. A kernel before 6.12 rejects the flag with
+    // EINVAL (it checks the field is zero, or holds only flags it knows): then without it.
+    int err = -EINVAL;
+    if (o.incremental) {
+        reg.pad = IOU_PBUF_RING_INC;
+        err = io_uring_register_buf_ring(&ring, &reg, 0);
+        br->incremental_ = err == 0;
+    }
+    if (err == -EINVAL) {
+        reg.pad = 0;
+        err = io_uring_register_buf_ring(&ring, &reg, 0);
+    }
     if (err != 0) {
         return Unexpected(std::error_code(-err, std::system_category()));
+    }
+    if (br->incremental_) {
+        br->offset_ = std::make_unique<std::uint32_t[]>(o.count);
+        br->holds_ = std::make_unique<std::atomic<std::uint32_t>[]>(o.count);
     }
     // Highest bids at the bottom of the stack: the ring starts with 0, 1, 2, ...
     for (std::uint32_t i = 0; i < o.count; ++i) {
@@ -114,6 +130,12 @@ void BufferRing::unref(std::int64_t n) noexcept {
 void BufferRing::add_to_ring(std::uint16_t bid) noexcept {
     const int mask = io_uring_buf_ring_mask(count_);
     slot_of_[bid] = static_cast<std::uint16_t>(tail_ & mask);
+    if (incremental_) {
+        offset_[bid] = 0;
+        // relaxed: no piece of it is out (the last holder's release was acquired by whoever
+        // brought it back here), and the kernel's hold is ours to count.
+        holds_[bid].store(1, std::memory_order_relaxed);
+    }
     io_uring_buf_ring_add(
             entries_, memory_ + std::size_t{bid} * buffer_bytes_, buffer_bytes_, bid, mask, 0);
     ++tail_;
@@ -146,19 +168,45 @@ bool BufferRing::starved() noexcept {
 }
 
 Buffer BufferRing::lend(std::uint16_t bid, std::size_t len) noexcept {
-    RINGLB_ASSERT(bid < count_ && len <= buffer_bytes_ && posted_ > 0);
-    --posted_;  // the kernel took it from the ring
+    RINGLB_ASSERT(bid < count_ && len <= room(bid) && posted_ > 0);
+    std::byte* data = memory_ + std::size_t{bid} * buffer_bytes_;
+    if (incremental_) {
+        data += offset_[bid];
+        offset_[bid] += static_cast<std::uint32_t>(len);
+        // The kernel moves past a buffer exactly when it has filled it (io_kbuf_inc_commit);
+        // until then it stays at the ring's head for the next recv. Our own count says so
+        // rather than IORING_CQE_F_BUF_MORE, which kernels before a 2026 fix dropped on a
+        // bundle recv's internal retry: trusting it there would recycle a buffer the kernel
+        // still writes into.
+        if (offset_[bid] < buffer_bytes_) {
+            // One more piece out, and the kernel's hold stays. relaxed: the piece's give_back
+            // is ordered after this by the handoff that moves the Buffer.
+            holds_[bid].fetch_add(1, std::memory_order_relaxed);
+        } else {
+            // The kernel is done with it: its hold passes to this last piece, so the count
+            // stays. The buffer goes back once every piece has.
+            --posted_;
+        }
+    } else {
+        --posted_;  // the kernel took it from the ring
+    }
     // relaxed: the Buffer's give_back is ordered after this by the handoff that moves it.
     refs_.fetch_add(1, std::memory_order_relaxed);
-    return Buffer::provided(this, bid, memory_ + std::size_t{bid} * buffer_bytes_, len);
+    return Buffer::provided(this, bid, data, len);
+}
+
+bool BufferRing::drop_hold(std::uint16_t bid) noexcept {
+    // acq_rel: the last holder sees every other holder's use of the buffer (their sends read
+    // from it) before it goes back to the kernel.
+    return holds_[bid].fetch_sub(1, std::memory_order_acq_rel) == 1;
 }
 
 // Why reading the ring is safe here: an entry is overwritten only when the tail comes round
 // to it again, i.e. after `count` more adds. The bundle's buffers are out of the ring until
-// we lend them, so at most count - n other buffers can be added back before this handler
-// runs, and those go into the other slots. With DEFER_TASKRUN the kernel also consumes
-// entries only inside our io_uring_enter, never while a handler reads them; Ring enables
-// bundles only then.
+// we lend them (or, the last one consumed incrementally, still in it), so at most count - n
+// other buffers can be added back before this handler runs, and those go into other slots. With
+// DEFER_TASKRUN the kernel also consumes entries only inside our io_uring_enter, never while a
+// handler reads them; Ring enables bundles only then.
 std::uint16_t BufferRing::bundle_bid(std::uint16_t first_bid, std::uint32_t i) const noexcept {
     const std::uint32_t mask = count_ - 1;
     const std::uint32_t slot = (slot_of_[first_bid] + i) & mask;
@@ -168,6 +216,10 @@ std::uint16_t BufferRing::bundle_bid(std::uint16_t first_bid, std::uint32_t i) c
 void BufferRing::give_back(std::uint16_t bid) noexcept {
     if (orphaned_.load(std::memory_order_acquire)) {
         unref(1);
+        return;
+    }
+    if (incremental_ && !drop_hold(bid)) {
+        unref(1);  // other pieces of it are still out, or the kernel still fills it
         return;
     }
     if (Ring::current() == owner_) {

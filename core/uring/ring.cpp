@@ -108,10 +108,16 @@ Ring::create(const RingOptions& options, const CompletionTable* table) {
             ring->cq_capacity_ = params.cq_entries;
             // Before the restrictions: they forbid every io_uring_register() afterwards.
             if (options.provided_buffers) {
-                auto br = BufferRing::create(ring->impl_->ring, ring.get(), options.buffers);
+                BufferRingOptions bo = options.buffers;
+                // Like bundles: following the kernel through a part-filled buffer is safe
+                // only when it commits and posts in the order we read the CQEs, which
+                // DEFER_TASKRUN guarantees (it runs our recvs only inside our enter).
+                bo.incremental = bo.incremental && ring->features_.defer_taskrun;
+                auto br = BufferRing::create(ring->impl_->ring, ring.get(), bo);
                 if (br) {
                     ring->buffers_ = *br;
                     ring->features_.buffer_ring = true;
+                    ring->features_.incremental = (*br)->incremental();
                     ring->features_.bundles = options.allow_bundles
                             && ring->features_.recvsend_bundle && ring->features_.defer_taskrun;
                 }

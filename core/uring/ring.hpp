@@ -42,7 +42,7 @@ struct RingOptions {
     /// Register a provided-buffer ring for multishot recv (RecvStream); tests turn it off to
     /// force the fallback (a buffer per connection and direction).
     bool provided_buffers = true;
-    BufferRingOptions buffers{};
+    BufferRingOptions buffers{};  // `incremental` only with DEFER_TASKRUN (see Ring::create)
     /// Use recv bundles where the kernel has them (6.10); tests turn it off.
     bool allow_bundles = true;
     /// Tests only: bundled recvs carry a flag no kernel knows, so the kernel answers -EINVAL,

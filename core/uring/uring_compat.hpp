@@ -34,6 +34,8 @@ struct RingFeatures {
     bool buffer_ring = false;      // a provided-buffer ring registered (5.19)
     bool bundles = false;          // recv bundles in use: the kernel has them, DEFER_TASKRUN is
                                    // on (BufferRing::bundle_bid) and options allow them
+    bool incremental = false;      // the buffer ring is consumed incrementally (IOU_PBUF_RING_INC,
+                                   // 6.12): the kernel has it, DEFER_TASKRUN is on, options allow
     bool restricted = false;       // IORING_REGISTER_RESTRICTIONS applied (5.10)
     std::uint32_t kernel_features = 0;
 };

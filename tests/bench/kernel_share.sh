@@ -14,7 +14,9 @@
 # they do. It needs perf (Debian: linux-perf), haproxy, nginx and wrk; it installs none of
 # them (compare.sh does the last three). Everything it starts is stopped on exit.
 #
-# Environment: RINGLBD=path (default build-release/daemon/ringlbd, else build/daemon/ringlbd).
+# Environment: RINGLBD=path (default build-release/daemon/ringlbd, else build/daemon/ringlbd);
+# RINGLBD_B_IO='{"incremental": false}' runs a second ringlbd ("ringlbd-b") with that
+# runtime.io beside the first, measured in the same rounds: an A/B of a receive-path option.
 set -uo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -57,7 +59,8 @@ trap 'exit 130' INT TERM
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-B=$(free_port) R=$(free_port) H=$(free_port) M=$(free_port)
+B=$(free_port) R=$(free_port) H=$(free_port) M=$(free_port) RB=$(free_port) MB=$(free_port)
+RINGLBD_B_IO=${RINGLBD_B_IO:-}
 
 mkdir -p "$TMP/www" "$TMP/nginx"
 head -c 63 /dev/urandom | base64 -w0 | head -c 63 >"$TMP/www/small" && echo >>"$TMP/www/small"
@@ -77,14 +80,21 @@ http {
     server { listen 127.0.0.1:$B backlog=4096; root $TMP/www; location / { } }
 }
 EOF
-cat >"$TMP/ringlbd.json" <<EOF
-{ "runtime": { "workers": 1 },
-  "metrics": { "listen": "127.0.0.1:$M" },
-  "admin": { "socket": "$TMP/ringlbd.sock" },
-  "listeners": [ { "name": "http", "listen": "127.0.0.1:$R", "pool": "http",
+# ringlbd_config PORT METRICS_PORT NAME IO_JSON
+ringlbd_config() {
+    cat <<EOF
+{ "runtime": { "workers": 1, "io": $4 },
+  "metrics": { "listen": "127.0.0.1:$2" },
+  "admin": { "socket": "$TMP/$3.sock" },
+  "listeners": [ { "name": "http", "listen": "127.0.0.1:$1", "pool": "http",
                    "timeouts": { "connect_ms": 3000, "idle_ms": 86400000 } } ],
   "pools": [ { "name": "http", "backends": [ { "address": "127.0.0.1:$B" } ] } ] }
 EOF
+}
+ringlbd_config "$R" "$M" ringlbd "{}" >"$TMP/ringlbd.json"
+if [ -n "$RINGLBD_B_IO" ]; then
+    ringlbd_config "$RB" "$MB" ringlbd-b "$RINGLBD_B_IO" >"$TMP/ringlbd-b.json"
+fi
 cat >"$TMP/haproxy.cfg" <<EOF
 global
     nbthread 1
@@ -107,17 +117,24 @@ nginx -p "$TMP/nginx" -c "$TMP/nginx.conf" & PIDS+=($!)
 PIDS+=("$RINGLBD_PID")
 haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 & HAPROXY_PID=$!
 PIDS+=("$HAPROXY_PID")
+PORTS=("$B" "$R" "$H")
+if [ -n "$RINGLBD_B_IO" ]; then
+    "$RINGLBD" --config "$TMP/ringlbd-b.json" --workers 1 >"$TMP/ringlbd-b.log" 2>&1 &
+    RINGLBD_B_PID=$!
+    PIDS+=("$RINGLBD_B_PID")
+    PORTS+=("$RB")
+fi
 listening() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; }
-for port in "$B" "$R" "$H"; do
+for port in "${PORTS[@]}"; do
     for _ in $(seq 50); do listening "$port" && break; sleep 0.1; done
     listening "$port" || { echo "kernel_share.sh: nothing listens on $port" >&2; exit 1; }
 done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# measure NAME PORT PID MODE: one line of the table.
+# measure NAME PORT PID MODE [BINARY]: one line of the table.
 measure() {
-    local name=$1 port=$2 pid=$3 mode=$4 hdr=()
+    local name=$1 port=$2 pid=$3 mode=$4 bin=${5:-$1} hdr=()
     [ "$mode" = close ] && hdr=(-H "Connection: close")
     timeout 20 wrk -t1 -c50 -d2s "${hdr[@]}" "http://127.0.0.1:$port/small" >/dev/null  # warm-up
     local c0 c1 out reqs calls calls_reqs
@@ -150,7 +167,7 @@ measure() {
     # Sample shares by object: the kernel, the proxy's own binary, everything else.
     local shares
     shares=$(perf report -i "$TMP/perf.data" --no-children --sort dso -g none 2>/dev/null \
-        | awk -v bin="$name" '/%/ { v = $1; sub("%", "", v);
+        | awk -v bin="$bin" '/%/ { v = $1; sub("%", "", v);
               if ($2 ~ /kernel/) k += v; else if ($2 == bin) o += v; else l += v }
               END { printf "%.0f | %.0f | %.0f", k, o, l }')
     awk -v n="$name" -v m="$mode" -v r="$reqs" -v dc="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" \
@@ -162,5 +179,11 @@ echo "| test | proxy | requests | CPU µs/request | system calls/request | kerne
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for mode in keepalive close; do
     measure ringlbd "$R" "$RINGLBD_PID" "$mode"
+    [ -n "$RINGLBD_B_IO" ] && measure ringlbd-b "$RB" "$RINGLBD_B_PID" "$mode" ringlbd
     measure haproxy "$H" "$HAPROXY_PID" "$mode"
 done
+if [ -n "$RINGLBD_B_IO" ]; then
+    echo
+    echo "ringlbd-b: runtime.io $RINGLBD_B_IO"
+    grep -h "io: " "$TMP/ringlbd.log" "$TMP/ringlbd-b.log"
+fi

@@ -96,6 +96,8 @@ BAD_CONFIGS = [
       "runtime.io.ring_buffer_bytes: out of range: 100 (expected 1024 to 1048576)"]),
     (doc(runtime={"io": {"buffer_ring": "yes"}}),
      ["runtime.io.buffer_ring: expected true or false, found a string"]),
+    (doc(runtime={"io": {"incremental": 1}}),
+     ["runtime.io.incremental: expected true or false, found an integer"]),
     (doc(log={"level": "verbose"}),
      ['log.level: unknown value "verbose" (expected one of: debug, info, warn, error)']),
     (with_l(proxy_protocol={"send": "v3"}),

@@ -38,6 +38,7 @@ using namespace std::chrono_literals;
 struct Mode {
     bool bundles;
     bool defer;
+    bool incremental = false;  // asked for; the kernel may not have it (6.12)
 };
 
 std::unique_ptr<Runtime>
@@ -46,13 +47,19 @@ stream_runtime(unsigned workers, Mode mode, std::uint32_t count = 64, std::uint3
     opts.workers = workers;
     opts.ring.allow_defer_taskrun = mode.defer;
     opts.ring.allow_bundles = mode.bundles;
-    opts.ring.buffers = {count, bytes};
+    opts.ring.buffers = {count, bytes, mode.incremental};
     auto rt = Runtime::create(opts);
     return rt ? std::move(*rt) : nullptr;
 }
 
 BufferRing* ring_buffers(const Runtime& rt, unsigned worker = 0) {
     return rt.worker(worker).ring()->buffers();
+}
+
+/// The page a chunk starts in: which ring buffer it is in, for rings of 4 KiB buffers (their
+/// memory is page-aligned).
+std::uintptr_t page_of(const std::byte* p) {
+    return reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095};
 }
 
 /// Writes `payload` to `fd` in writes of at most `step` bytes, then shuts down its writing
@@ -136,12 +143,20 @@ TEST_P(StreamModes, ForwardsEveryByteInOrderAcrossWrites) {
         GTEST_SKIP() << "io_uring is not available here";
     }
     ASSERT_NE(ring_buffers(*rt), nullptr);
+    const RingFeatures& features = rt->worker(0).ring()->features();
+    // Bundles and incremental consumption are used only where the kernel has them (and
+    // DEFER_TASKRUN is on); report which path ran.
     if (GetParam().bundles) {
-        // Bundles are used only where the kernel has them; report which path ran.
-        std::printf("bundles in use: %d\n", rt->worker(0).ring()->features().bundles);
+        std::printf("bundles in use: %d\n", features.bundles);
     } else {
-        EXPECT_FALSE(rt->worker(0).ring()->features().bundles);
+        EXPECT_FALSE(features.bundles);
     }
+    if (GetParam().incremental && GetParam().defer) {
+        std::printf("incremental consumption in use: %d\n", features.incremental);
+    } else {
+        EXPECT_FALSE(features.incremental);
+    }
+    EXPECT_EQ(ring_buffers(*rt)->incremental(), features.incremental);
     UniqueFd a;
     UniqueFd b;
     test::unix_stream_pair(a, b);
@@ -177,12 +192,15 @@ INSTANTIATE_TEST_SUITE_P(
         Core,
         StreamModes,
         ::testing::Values(
+                Mode{.bundles = true, .defer = true, .incremental = true},
                 Mode{.bundles = true, .defer = true},
+                Mode{.bundles = false, .defer = true, .incremental = true},
                 Mode{.bundles = false, .defer = true},
-                Mode{.bundles = false, .defer = false}),
+                Mode{.bundles = false, .defer = false, .incremental = true}),
         [](const auto& info) {
             return std::string(info.param.bundles ? "Bundles" : "NoBundles")
-                    + (info.param.defer ? "Defer" : "Coop");
+                    + (info.param.defer ? "Defer" : "Coop")
+                    + (info.param.incremental ? "Incremental" : "");
         });
 
 // The warm window: 3 MiB through one stream on a ring of 1,024 buffers. Posting them all, the
@@ -198,12 +216,16 @@ TEST_P(StreamModes, ALongTransferCyclesThroughFewBuffers) {
     test::unix_stream_pair(a, b);
     const std::string payload = test::random_bytes(3 * 1024 * 1024, 7);
     std::thread writer = write_then_shut(b.get(), payload);
-    std::set<const std::byte*> seen;
-    JoinResult<std::string> got = rt->block_on(read_all(a.get(), 4, &seen));
+    std::set<const std::byte*> chunks;
+    JoinResult<std::string> got = rt->block_on(read_all(a.get(), 4, &chunks));
     ::shutdown(a.get(), SHUT_RDWR);
     writer.join();
     ASSERT_TRUE(got.has_value());
     ASSERT_TRUE(*got == payload) << got->substr(0, 80);
+    std::set<std::uintptr_t> seen;  // buffers: consumed incrementally, chunks start anywhere
+    for (const std::byte* c : chunks) {
+        seen.insert(page_of(c));
+    }
     // Measured: 43 with bundles, 63 with a plain multishot (it drains the window in one
     // pass), 32 with COOP; posting every buffer, about 770.
     std::printf("3 MiB went through %zu of 1024 buffers\n", seen.size());
@@ -736,6 +758,170 @@ TEST(RecvStream, ABurstWiderThanTheWindowWidensItWithoutAnError) {
     EXPECT_GE(got->window, 2 * BufferRing::kInitialWindow) << "the window never widened";
     got->held.clear();
     EXPECT_TRUE(test::run_until([&] { return ring_buffers(*rt)->lent() == 0; }));
+}
+
+/// One worker whose buffer ring of `count` 4 KiB buffers is consumed incrementally, or null
+/// with the reason in `why` (no io_uring; a kernel before 6.12).
+std::unique_ptr<Runtime> incremental_runtime(std::uint32_t count, std::string* why) {
+    auto rt = stream_runtime(1, {.bundles = true, .defer = true, .incremental = true}, count, 4096);
+    if (!rt) {
+        *why = "io_uring is not available here";
+    } else if (!ring_buffers(*rt)->incremental()) {
+        *why = "this kernel has no incremental buffer consumption (6.12)";
+        rt.reset();
+    }
+    return rt;
+}
+
+// Incremental consumption: the same burst takes a few bytes of one buffer per stream, not a
+// buffer each, so the window has no reason to widen; each chunk is a piece of its own.
+TEST(RecvStream, IncrementallySmallMessagesOfManyStreamsShareABuffer) {
+    std::string why;
+    auto rt = incremental_runtime(256, &why);
+    if (!rt) {
+        GTEST_SKIP() << why;
+    }
+    constexpr int kStreams = 100;
+    std::vector<UniqueFd> ours(kStreams);
+    std::vector<UniqueFd> theirs(kStreams);
+    std::vector<int> fds;
+    for (int i = 0; i < kStreams; ++i) {
+        test::unix_stream_pair(ours[i], theirs[i]);
+        const std::string msg = "burst " + std::to_string(1000 + i);  // 10 bytes each
+        ASSERT_EQ(::write(theirs[i].get(), msg.data(), msg.size()), 10);
+        fds.push_back(ours[i].get());
+    }
+    JoinResult<Burst> got = rt->block_on(burst(fds));
+    ASSERT_TRUE(got.has_value());
+    ASSERT_EQ(got->held.size(), static_cast<std::size_t>(kStreams));
+    std::set<std::uintptr_t> buffers;
+    std::set<const std::byte*> starts;
+    for (int i = 0; i < kStreams; ++i) {
+        const Buffer& b = got->held[i];
+        ASSERT_EQ(
+                std::string(reinterpret_cast<const char*>(b.data()), b.size()),
+                "burst " + std::to_string(1000 + i));
+        buffers.insert(page_of(b.data()));
+        starts.insert(b.data());
+    }
+    EXPECT_EQ(starts.size(), static_cast<std::size_t>(kStreams)) << "two chunks at one place";
+    EXPECT_EQ(buffers.size(), 1u) << "1,000 bytes in 100 messages spread over several buffers";
+    EXPECT_EQ(got->enobufs, 0);
+    EXPECT_EQ(got->window, BufferRing::kInitialWindow);
+    EXPECT_EQ(ring_buffers(*rt)->lent(), static_cast<std::uint32_t>(kStreams));
+    got->held.clear();
+    EXPECT_TRUE(test::run_until([&] { return ring_buffers(*rt)->lent() == 0; }));
+}
+
+/// Receives until `want` bytes came, holding every chunk. Dropping none, a 4-buffer ring runs
+/// dry (-ENOBUFS): the caller sizes `want` below it.
+Task<std::vector<Buffer>> hold_chunks(int fd, std::size_t want) {
+    RecvStream stream(fd, 64);
+    std::vector<Buffer> held;
+    std::size_t got = 0;
+    while (got < want) {
+        Received r = co_await stream.next();
+        if (r.n && r.n.value() > 0) {
+            got += r.buf.size();
+            held.push_back(std::move(r.buf));
+        } else if (!(!r.n && r.n.is(std::errc::resource_unavailable_try_again))) {
+            break;  // EOF or an error: the caller's size check reports it
+        }
+    }
+    co_return held;
+}
+
+std::string concat(const std::vector<Buffer>& chunks) {
+    std::string out;
+    for (const Buffer& b : chunks) {
+        out.append(reinterpret_cast<const char*>(b.data()), b.size());
+    }
+    return out;
+}
+
+// The safety of incremental consumption: a buffer goes back to the ring only once the kernel
+// has filled it and every piece of it is given back. A held piece whose buffer came back too
+// early would be overwritten by the next recvs: here 1 MiB goes through a ring of 4 buffers
+// (about 250 rounds of it) while one piece, and then pieces of a second buffer, are held.
+TEST(RecvStream, IncrementallyAHeldPieceKeepsItsBufferOutOfTheRing) {
+    std::string why;
+    auto rt = incremental_runtime(4, &why);
+    if (!rt) {
+        GTEST_SKIP() << why;
+    }
+    UniqueFd a1, b1, a2, b2, a3, b3;
+    test::unix_stream_pair(a1, b1);
+    test::unix_stream_pair(a2, b2);
+    test::unix_stream_pair(a3, b3);
+    // A piece at the start of a buffer the kernel goes on filling...
+    const std::string keep = test::random_bytes(100, 1);
+    ASSERT_EQ(::write(b1.get(), keep.data(), keep.size()), 100);
+    JoinResult<std::vector<Buffer>> kept = rt->block_on(hold_chunks(a1.get(), keep.size()));
+    ASSERT_TRUE(kept.has_value());
+    ASSERT_TRUE(concat(*kept) == keep);
+    // ... and pieces that span a buffer's end: the rest of that buffer, the next one's start.
+    const std::string span = test::random_bytes(6000, 2);
+    ASSERT_EQ(::write(b2.get(), span.data(), span.size()), 6000);
+    JoinResult<std::vector<Buffer>> spanning = rt->block_on(hold_chunks(a2.get(), span.size()));
+    ASSERT_TRUE(spanning.has_value());
+    ASSERT_TRUE(concat(*spanning) == span);
+    ASSERT_GE(spanning->size(), 2u);
+    EXPECT_EQ(page_of(kept->front().data()), page_of(spanning->front().data()))
+            << "the second stream did not go on in the first one's buffer";
+    EXPECT_EQ(spanning->front().data(), kept->front().data() + keep.size());
+    // Two buffers are held now; 1 MiB goes through the other two.
+    const std::string bulk = test::random_bytes(1024 * 1024, 3);
+    std::thread writer = write_then_shut(b3.get(), bulk, 3000);
+    JoinResult<std::string> got = rt->block_on(read_all(a3.get(), 1));
+    ::shutdown(a3.get(), SHUT_RDWR);
+    writer.join();
+    ASSERT_TRUE(got.has_value());
+    ASSERT_EQ(got->size(), bulk.size()) << got->substr(0, 80);
+    EXPECT_TRUE(*got == bulk);
+    EXPECT_TRUE(concat(*kept) == keep)
+            << "a held piece was overwritten: its buffer went back early";
+    EXPECT_TRUE(concat(*spanning) == span) << "held pieces were overwritten";
+    kept->clear();
+    spanning->clear();
+    EXPECT_TRUE(test::run_until([&] { return ring_buffers(*rt)->lent() == 0; }));
+    // And all four buffers are usable again: 3 x 4 KiB and a byte held at once need them all
+    // (the one at the ring's head may be filled but for a byte).
+    const std::string whole = test::random_bytes(3 * 4096 + 1, 4);
+    ASSERT_EQ(::write(b1.get(), whole.data(), whole.size()), 3 * 4096 + 1);
+    JoinResult<std::vector<Buffer>> all = rt->block_on(hold_chunks(a1.get(), whole.size()));
+    ASSERT_TRUE(all.has_value());
+    EXPECT_TRUE(concat(*all) == whole) << "a buffer did not come back to the ring";
+}
+
+// Pieces of one buffer given back on another thread, in any order: the last one (and only
+// that one) puts the buffer back, through the remote stack. 40 rounds on a 4-buffer ring: a
+// buffer lost or put back twice shows as -ENOBUFS or as overwritten data.
+TEST(RecvStream, IncrementallyPiecesGivenBackOnAnotherThreadReturnTheirBufferOnce) {
+    std::string why;
+    auto rt = incremental_runtime(4, &why);
+    if (!rt) {
+        GTEST_SKIP() << why;
+    }
+    for (int round = 0; round < 40; ++round) {
+        UniqueFd a, b, c, d;
+        test::unix_stream_pair(a, b);
+        test::unix_stream_pair(c, d);
+        // 3,000 + 5,192 bytes: the second stream fills the first one's buffer and the next.
+        const std::string m1 = test::random_bytes(3000, 10 + round);
+        const std::string m2 = test::random_bytes(5192, 100 + round);
+        ASSERT_EQ(::write(b.get(), m1.data(), m1.size()), 3000);
+        JoinResult<std::vector<Buffer>> p1 = rt->block_on(hold_chunks(a.get(), m1.size()));
+        ASSERT_EQ(::write(d.get(), m2.data(), m2.size()), 5192);
+        JoinResult<std::vector<Buffer>> p2 = rt->block_on(hold_chunks(c.get(), m2.size()));
+        ASSERT_TRUE(p1.has_value() && p2.has_value());
+        ASSERT_TRUE(concat(*p1) == m1) << "round " << round;
+        ASSERT_TRUE(concat(*p2) == m2) << "round " << round;
+        // Given back here, on the test's thread, the later pieces first.
+        p2->clear();
+        p1->clear();
+        ASSERT_TRUE(test::run_until([&] { return ring_buffers(*rt)->lent() == 0; }))
+                << "round " << round;
+    }
 }
 
 TEST(RecvStream, ABufferDroppedOnAnotherThreadGoesBackToItsRing) {
