@@ -76,6 +76,9 @@ void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
             const auto bid = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
             (void)s->pool->lend(bid, 0);
         }
+        if (cqe.res == -ENOBUFS) {
+            s->pool->count_empty();
+        }
         if (cqe.res == 0) {
             s->queue.push(0, Buffer{});  // EOF
         } else if (cqe.res == -EINVAL && s->bundled) {

@@ -91,6 +91,13 @@ public:
     /// when the ring has buffers again (re-arm at once); false when every buffer is lent.
     /// Owner thread (a CQE handler).
     bool starved() noexcept;
+    /// Counts a recv that found the ring empty (-ENOBUFS). Owner thread (a CQE handler).
+    void count_empty() noexcept {
+        empties_.store(empties_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    /// Recvs that found the ring empty, since start: the ring is too small for the load (or
+    /// readers are slow). Any thread.
+    std::uint64_t empties() const noexcept { return empties_.load(std::memory_order_relaxed); }
     /// True when other threads gave buffers back since the last recycle_remote(). Any thread.
     bool has_remote() const noexcept {
         // seq_cst: pairs with the pusher's seq_cst CAS and the owner's seq_cst store of its
@@ -150,7 +157,8 @@ private:
     std::unique_ptr<std::uint32_t[]> offset_;
 
     // Any thread (atomics).
-    std::atomic<std::int64_t> refs_{1};  // the Ring's, plus one per lent buffer
+    std::atomic<std::int64_t> refs_{1};      // the Ring's, plus one per lent buffer
+    std::atomic<std::uint64_t> empties_{0};  // written by the owner only (see count_empty())
     std::atomic<bool> orphaned_{false};
     std::atomic<std::uint32_t> remote_head_{kNone};  // stack of bids given back remotely
     std::unique_ptr<std::atomic<std::uint32_t>[]> remote_next_;  // the stack's links, by bid

@@ -7,6 +7,8 @@
 #include <prometheus/metric_family.h>
 
 #include "core/runtime.hpp"
+#include "core/uring/buffer_ring.hpp"
+#include "core/uring/ring.hpp"
 #include "daemon/control.hpp"
 #include "daemon/metrics/process_stats.hpp"
 
@@ -216,6 +218,30 @@ private:
                 if (w.ring() != nullptr) {
                     f.add(static_cast<double>(c.read(w)), {{"worker", std::to_string(i)}});
                 }
+            }
+        }
+        // The buffer ring: how much of it connections hold, and how often it ran dry.
+        f.family(
+                "ringlb_worker_ring_chunks_held",
+                "Received chunks held by connections: ring buffers, or pieces of them where the "
+                "kernel consumes buffers incrementally.",
+                MetricType::Gauge);
+        for (unsigned i = 0; i < runtime_.worker_count(); ++i) {
+            const core::Worker& w = runtime_.worker(i);
+            if (w.ring() != nullptr && w.ring()->buffers() != nullptr) {
+                f.add(static_cast<double>(w.ring()->buffers()->lent()),
+                      {{"worker", std::to_string(i)}});
+            }
+        }
+        f.family(
+                "ringlb_worker_ring_empty_total",
+                "Receives that found the worker's buffer ring empty (they wait for buffers).",
+                MetricType::Counter);
+        for (unsigned i = 0; i < runtime_.worker_count(); ++i) {
+            const core::Worker& w = runtime_.worker(i);
+            if (w.ring() != nullptr && w.ring()->buffers() != nullptr) {
+                f.add(static_cast<double>(w.ring()->buffers()->empties()),
+                      {{"worker", std::to_string(i)}});
             }
         }
         // The batching factor (io_uring_enter is the one system call per loop turn): since

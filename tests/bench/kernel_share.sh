@@ -37,49 +37,12 @@ fi
 for t in perf haproxy nginx wrk python3 "$RINGLBD"; do
     command -v "$t" >/dev/null || { echo "kernel_share.sh: $t not found" >&2; exit 1; }
 done
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-TMP=$(mktemp -d /tmp/ringlb-kshare.XXXXXX)
-chmod 755 "$TMP"  # nginx's workers (nobody, when run as root) read the files in it
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for _ in $(seq 50); do  # up to 5 s to go, then SIGKILL
-        local alive=0
-        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=tests/bench/lib.sh
+source "$SCRIPT_DIR/lib.sh"
+bench_scratch kshare
 B=$(free_port) R=$(free_port) H=$(free_port) M=$(free_port) RB=$(free_port) MB=$(free_port)
 RINGLBD_B_IO=${RINGLBD_B_IO:-}
 
-mkdir -p "$TMP/www" "$TMP/nginx"
-head -c 63 /dev/urandom | base64 -w0 | head -c 63 >"$TMP/www/small" && echo >>"$TMP/www/small"
-cat >"$TMP/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile 65536;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-daemon off;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 3600s;
-    client_body_temp_path $TMP/nginx/cb; proxy_temp_path $TMP/nginx/p;
-    fastcgi_temp_path $TMP/nginx/f; uwsgi_temp_path $TMP/nginx/u; scgi_temp_path $TMP/nginx/s;
-    server { listen 127.0.0.1:$B backlog=4096; root $TMP/www; location / { } }
-}
-EOF
 # ringlbd_config PORT METRICS_PORT NAME IO_JSON
 ringlbd_config() {
     cat <<EOF
@@ -112,7 +75,7 @@ backend be
     server s1 127.0.0.1:$B
 EOF
 
-nginx -p "$TMP/nginx" -c "$TMP/nginx.conf" & PIDS+=($!)
+start_nginx_small "$B"
 "$RINGLBD" --config "$TMP/ringlbd.json" --workers 1 >"$TMP/ringlbd.log" 2>&1 & RINGLBD_PID=$!
 PIDS+=("$RINGLBD_PID")
 haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 & HAPROXY_PID=$!
@@ -124,11 +87,7 @@ if [ -n "$RINGLBD_B_IO" ]; then
     PIDS+=("$RINGLBD_B_PID")
     PORTS+=("$RB")
 fi
-listening() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; }
-for port in "${PORTS[@]}"; do
-    for _ in $(seq 50); do listening "$port" && break; sleep 0.1; done
-    listening "$port" || { echo "kernel_share.sh: nothing listens on $port" >&2; exit 1; }
-done
+wait_listening kernel_share.sh "${PORTS[@]}"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
