@@ -21,6 +21,8 @@ class BufferRing;
 namespace detail {
 /// Returns buffer `bid` to `ring` (defined in buffer_ring.cpp). Any thread.
 void give_back(BufferRing* ring, std::uint16_t bid) noexcept;
+/// True when `end` is where one of `ring`'s buffers ends (defined in buffer_ring.cpp).
+bool ends_a_buffer(const BufferRing* ring, const std::byte* end) noexcept;
 }  // namespace detail
 
 class Buffer {
@@ -87,6 +89,11 @@ public:
     bool empty() const noexcept { return size_ == 0; }
     /// True for a buffer of a provided-buffer ring.
     bool is_provided() const noexcept { return ring_ != nullptr; }
+    /// True for a chunk of a ring buffer that runs to that buffer's end: the socket had at
+    /// least as much as the buffer could take (or, consumed incrementally, had left).
+    bool reaches_ring_buffer_end() const noexcept {
+        return ring_ != nullptr && size_ > 0 && detail::ends_a_buffer(ring_, data_ + size_);
+    }
     std::span<std::byte> span() noexcept { return {data_, size_}; }
     std::span<const std::byte> span() const noexcept { return {data_, size_}; }
 

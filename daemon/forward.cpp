@@ -152,12 +152,6 @@ Task<std::int64_t> relay_buffered_chunk(int from, int to, std::size_t buffer_byt
     }
 }
 
-// Whether a chunk filled its ring buffer: the socket had more than a buffer's worth at once.
-bool fills_its_buffer(std::size_t n) noexcept {
-    const BufferRing* ring = Ring::current()->buffers();
-    return ring != nullptr && n >= ring->buffer_bytes();
-}
-
 // The fallback path (runtime.io.buffer_ring off, or no ring on this kernel): one recv at a time
 // into this direction's own buffer, then sends until that chunk is out.
 Task<void> buffer_pump(
@@ -481,6 +475,10 @@ void hand_off(Duplex& x, Direction& d, bool splice) {
 
 // A chunk is out: its buffer goes back to the ring now, and splice_auto counts it.
 void chunk_sent(Duplex& x, Direction& d) {
+    // Whether the chunk ran to its ring buffer's end: the socket had more than the buffer
+    // took. Not its size: consumed incrementally, a chunk may start mid-buffer, and bulk then
+    // arrives as a buffer's rest, whole buffers and a start, every chunk but the last full.
+    const bool full = d.chunk.reaches_ring_buffer_end();
     d.chunk.reset();
     d.bytes += d.size;
     if (x.options.counters != nullptr) {
@@ -490,7 +488,7 @@ void chunk_sent(Duplex& x, Direction& d) {
     if (x.options.splice_auto && !d.to_splice) {
         // Two full buffers in a row: bulk, which splice moves without copies. For good:
         // switching back and forth would cost a recv arming and a cancel per burst.
-        d.full_in_a_row = fills_its_buffer(d.size) ? d.full_in_a_row + 1 : 0;
+        d.full_in_a_row = full ? d.full_in_a_row + 1 : 0;
         if (d.full_in_a_row == 2) {
             d.to_splice = true;
             d.stream.stop();

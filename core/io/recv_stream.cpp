@@ -14,6 +14,7 @@
 #include "core/task_header.hpp"
 #include "core/uring/op_state.hpp"
 #include "core/uring/ring.hpp"
+#include "core/uring/uring_compat.hpp"
 #include "core/uring/user_data.hpp"
 
 namespace ringlb::core {
@@ -57,8 +58,18 @@ void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
         while (left > 0) {
             const std::uint16_t bid = n == 0 ? first : s->pool->bundle_bid(first, n);
             const std::uint32_t len = std::min(left, s->pool->room(bid));
+            // A full buffer in the middle of a CQE: our offsets and the kernel's disagree
+            // (lend() would also refuse it). Better stopped than spinning or lending garbage.
+            RINGLB_CHECK(len > 0, "a received chunk in a buffer with no room left");
             left -= len;
-            s->queue.push(static_cast<std::int32_t>(len), s->pool->lend(bid, len));
+            // Not bundled, the kernel commits one buffer per CQE; finished with it, it says so
+            // by leaving IORING_CQE_F_BUF_MORE out, also where it committed more than it
+            // received: a recv issued from io-wq (when the kernel cannot arm a poll) commits
+            // the buffer's rest up front. No test forces that path: IOSQE_ASYNC on a multishot
+            // recv still receives inline on 6.18.
+            const bool finished = s->pool->incremental() && !s->bundled
+                    && (cqe.flags & IORING_CQE_F_BUF_MORE) == 0;
+            s->queue.push(static_cast<std::int32_t>(len), s->pool->lend(bid, len, finished));
             ++n;
         }
         // relaxed: a count for the pause decision; the queue itself carries the chunks.

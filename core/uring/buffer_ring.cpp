@@ -19,10 +19,24 @@ namespace detail {
 void give_back(BufferRing* ring, std::uint16_t bid) noexcept {
     ring->give_back(bid);
 }
+bool ends_a_buffer(const BufferRing* ring, const std::byte* end) noexcept {
+    return ring->ends_a_buffer(end);
+}
 }  // namespace detail
 
 namespace {
 constexpr std::size_t kPage = 4096;
+
+// The registration's flags: liburing 2.3's uapi header calls the field `pad`, 2.4 and later
+// (kernel 6.4 headers) `flags`.
+template <class Reg>
+void set_flags(Reg& reg, std::uint16_t flags) noexcept {
+    if constexpr (requires { reg.flags; }) {
+        reg.flags = flags;
+    } else {
+        reg.pad = flags;
+    }
+}
 std::size_t round_to_page(std::size_t n) noexcept {
     return (n + kPage - 1) / kPage * kPage;
 }
@@ -63,16 +77,16 @@ Result<BufferRing*> BufferRing::create(io_uring& ring, const Ring* owner, Buffer
     reg.ring_addr = reinterpret_cast<std::uintptr_t>(br->entries_);
     reg.ring_entries = o.count;
     reg.bgid = kGroup;
-    // liburing 2.3 names the flags field `pad`. A kernel before 6.12 rejects the flag with
-    // EINVAL (it checks the field is zero, or holds only flags it knows): then without it.
+    // A kernel before 6.12 rejects the flag with EINVAL (it checks the field is zero, or
+    // holds only flags it knows): then without it.
     int err = -EINVAL;
     if (o.incremental) {
-        reg.pad = IOU_PBUF_RING_INC;
+        set_flags(reg, IOU_PBUF_RING_INC);
         err = io_uring_register_buf_ring(&ring, &reg, 0);
         br->incremental_ = err == 0;
     }
     if (err == -EINVAL) {
-        reg.pad = 0;
+        set_flags(reg, 0);
         err = io_uring_register_buf_ring(&ring, &reg, 0);
     }
     if (err != 0) {
@@ -167,17 +181,18 @@ bool BufferRing::starved() noexcept {
     return posted_ > 0;
 }
 
-Buffer BufferRing::lend(std::uint16_t bid, std::size_t len) noexcept {
+Buffer BufferRing::lend(std::uint16_t bid, std::size_t len, bool finished) noexcept {
     RINGLB_ASSERT(bid < count_ && len <= room(bid) && posted_ > 0);
     std::byte* data = memory_ + std::size_t{bid} * buffer_bytes_;
     if (incremental_) {
         data += offset_[bid];
-        offset_[bid] += static_cast<std::uint32_t>(len);
-        // The kernel moves past a buffer exactly when it has filled it (io_kbuf_inc_commit);
-        // until then it stays at the ring's head for the next recv. Our own count says so
-        // rather than IORING_CQE_F_BUF_MORE, which kernels before a 2026 fix dropped on a
-        // bundle recv's internal retry: trusting it there would recycle a buffer the kernel
-        // still writes into.
+        offset_[bid] = finished ? buffer_bytes_ : offset_[bid] + static_cast<std::uint32_t>(len);
+        // The kernel moves past a buffer when it has filled it (io_kbuf_inc_commit); until
+        // then it stays at the ring's head for the next recv. Our own count says so rather
+        // than IORING_CQE_F_BUF_MORE, which kernels before a 2026 fix dropped on a bundle
+        // recv's internal retry: trusting it there would recycle a buffer the kernel still
+        // writes into. The one exception, `finished`, comes from a non-bundled CQE, where
+        // the flag is reliable: a recv issued from io-wq commits the buffer's rest up front.
         if (offset_[bid] < buffer_bytes_) {
             // One more piece out, and the kernel's hold stays. relaxed: the piece's give_back
             // is ordered after this by the handoff that moves the Buffer.

@@ -70,10 +70,10 @@ public:
     BufferRing& operator=(const BufferRing&) = delete;
 
     /// A Buffer for `len` bytes the kernel put in buffer `bid` (in incremental mode: right
-    /// after what it put there before, and the buffer stays in the ring until it is full).
-    /// Owner thread (a CQE handler), in CQE order. In incremental mode, for data only: a CQE
-    /// without data consumed nothing, so it lends nothing.
-    Buffer lend(std::uint16_t bid, std::size_t len) noexcept;
+    /// after what it put there before, and the buffer stays in the ring until it is full, or
+    /// `finished`: the kernel said it is done with it). Owner thread (a CQE handler), in CQE
+    /// order. In incremental mode, for data only: a CQE without data consumed nothing.
+    Buffer lend(std::uint16_t bid, std::size_t len, bool finished = false) noexcept;
     /// The bytes buffer `bid` can still take: what a CQE put in it is at most this much.
     /// Owner thread (a CQE handler).
     std::uint32_t room(std::uint16_t bid) const noexcept {
@@ -106,6 +106,11 @@ public:
     }
 
     std::uint32_t buffer_bytes() const noexcept { return buffer_bytes_; }
+    /// True when `end` is where one of the buffers ends. Any thread.
+    bool ends_a_buffer(const std::byte* end) const noexcept {
+        const auto offset = end - memory_;
+        return offset > 0 && offset % buffer_bytes_ == 0;
+    }
     std::uint32_t count() const noexcept { return count_; }
     /// True when the kernel consumes the buffers incrementally (IOU_PBUF_RING_INC).
     bool incremental() const noexcept { return incremental_; }

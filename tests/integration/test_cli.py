@@ -13,7 +13,7 @@ import time
 import unittest
 
 from harness import (RINGLBD, Backend, Daemon, can_connect, free_port, proxy_config,
-                     recv_all, stream_random, drain_hash, wait_until)
+                     recv_all, sanitizer_report, stream_random, drain_hash, wait_until)
 
 WITHOUT_IO_URING = os.environ.get("WITHOUT_IO_URING", "build/tests/without_io_uring")
 
@@ -205,6 +205,7 @@ class CommandLine(unittest.TestCase):
             self.assertEqual(d.proc.returncode, 1)
             self.assertIn(f"listener it: cannot listen on 127.0.0.1:{s.getsockname()[1]}: "
                           "Address already in use", err)
+            self.assertEqual(sanitizer_report(err), "")  # started by hand, not by `with`
             d.dir.cleanup()
 
 

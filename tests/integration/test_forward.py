@@ -2,6 +2,8 @@
 """Forwarding semantics through the real ringlbd: integrity, order, half-close, reset,
 backpressure (bounded memory under a slow reader), idle timeout and max_connections."""
 
+import hashlib
+import os
 import socket
 import struct
 import threading
@@ -172,6 +174,66 @@ class SpliceAuto(unittest.TestCase):
                 self.assertEqual(got_down_hash, be_sent_down_hash, "downstream SHA-256")
                 self.assertGreaterEqual(self.switches(d), 1, "the bulk direction never spliced")
                 self.assertEqual(d.stop(), 0)
+
+
+    def test_paced_bulk_beside_small_messages_moves_to_splice(self):
+        # Bulk in 32 KiB writes, 1 ms apart, while another connection on the same worker
+        # exchanges small messages. Consumed incrementally, those messages leave the ring's
+        # head buffer part-filled, so each bulk receive starts mid-buffer: a buffer's rest,
+        # a whole buffer, a start. The switch has to see that as bulk (it once counted only
+        # whole buffers, and no two came in a row).
+        if IO_MODE == "no_ring":
+            self.skipTest("auto switches from the buffer ring path only")
+        with Backend(echo_handler) as be:
+            cfg, port = proxy_config([be.port], listener={"splice": "auto"})
+            with Daemon(cfg, workers=1) as d:
+                stop = threading.Event()
+                chatter_errors = []
+
+                def chatter():
+                    try:
+                        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                            i = 0
+                            while not stop.is_set():
+                                msg = b"%07d" % i
+                                c.sendall(msg)
+                                got = b""
+                                while len(got) < len(msg):
+                                    part = c.recv(len(msg) - len(got))
+                                    if not part:
+                                        raise AssertionError("EOF mid-exchange")
+                                    got += part
+                                if got != msg:
+                                    raise AssertionError(f"{got!r} != {msg!r}")
+                                i += 1
+                    except Exception as e:  # reported below
+                        chatter_errors.append(e)
+
+                t = threading.Thread(target=chatter)
+                t.start()
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                        got = {}
+
+                        def receive():
+                            got["n"], got["hash"] = drain_hash(s)
+                        r = threading.Thread(target=receive)
+                        r.start()
+                        h = hashlib.sha256()
+                        block = os.urandom(32 * 1024)
+                        for i in range(256):  # 8 MiB
+                            s.sendall(block)
+                            h.update(block)
+                            time.sleep(0.001)
+                        s.shutdown(socket.SHUT_WR)
+                        r.join(60)
+                    self.assertEqual(got.get("n"), 256 * len(block))
+                    self.assertEqual(got.get("hash"), h.hexdigest(), "echoed bytes differ")
+                finally:
+                    stop.set()
+                    t.join(30)
+                self.assertEqual(chatter_errors, [])
+                self.assertGreaterEqual(self.switches(d), 1, "paced bulk never spliced")
 
 
 class HalfCloseAndReset(unittest.TestCase):

@@ -94,8 +94,10 @@ class Metrics(unittest.TestCase):
 
 
     def test_a_ring_too_small_for_its_load_makes_receives_wait_and_loses_nothing(self):
-        # 2 ring buffers of 1 KiB for 8 connections echoing 128 KiB each way at once: most
-        # receives find the ring empty and wait for buffers. The bytes all arrive, the scrape
+        # 2 ring buffers of 1 KiB for 8 connections echoing 64 KiB each way at once: most
+        # receives find the ring empty and wait for buffers. (Each client reads only after it
+        # has sent all: its socket buffers, far larger than 64 KiB on loopback, hold the echo
+        # meanwhile, so the held ring buffers always drain.) The bytes all arrive, the scrape
         # counts the waits (the operator's sign to raise runtime.io.ring_buffers), and every
         # chunk goes back once the connections end.
         with Backend(echo_handler) as be:
@@ -104,7 +106,7 @@ class Metrics(unittest.TestCase):
             with Daemon(cfg, workers=1) as d:
                 s, _ = scrape(d)
                 self.assertEqual(metric(s, "ringlb_worker_ring_empty_total", worker="0"), 0)
-                payloads = [os.urandom(128 * 1024) for _ in range(8)]
+                payloads = [os.urandom(64 * 1024) for _ in range(8)]
                 echoed = [None] * len(payloads)
 
                 def client(i):
