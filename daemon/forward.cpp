@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// forward(): both directions in one frame on the buffer ring; pump tasks on the other paths.
+// forward(): both directions in the awaiter on the buffer ring; pump tasks on the other paths.
 #include "daemon/forward.hpp"
 
 #include <errno.h>
@@ -24,9 +24,9 @@
 #include "core/sync/event.hpp"
 #include "core/task_header.hpp"
 #include "core/unique_fd.hpp"
-#include "core/until_ready.hpp"
 #include "core/uring/buffer_ring.hpp"
 #include "core/uring/ring.hpp"
+#include "core/worker.hpp"
 #include "core/yield.hpp"
 #include "daemon/back_off.hpp"
 
@@ -34,7 +34,7 @@ namespace ringlb::daemon {
 
 using namespace ringlb::core;
 
-namespace {
+namespace detail {
 
 std::int64_t coarse_now_ns() noexcept {
     // The idle clock needs ~ms precision: the coarse clock is a plain vDSO read.
@@ -61,6 +61,42 @@ struct Flow {
         last_active_ns.store(coarse_now_ns(), std::memory_order_relaxed);
     }
 };
+
+Duplex::Duplex(int client_fd, int backend_fd, const ForwardOptions& o)
+        : options(o)
+        , up(client_fd, backend_fd, o.max_queued, 0)
+        , down(backend_fd, client_fd, o.max_queued, 1)
+        , last_active_ns(coarse_now_ns()) {}
+
+void Duplex::abort_pumps() noexcept {
+    for (Direction* d : {&up, &down}) {
+        if (d->pump.valid()) {
+            d->pump.abort();
+        }
+    }
+}
+
+void Duplex::touch() noexcept {
+    last_active_ns = coarse_now_ns();
+}
+
+std::int64_t Duplex::quiet_ns() const noexcept {
+    std::int64_t last = last_active_ns;
+    if (flow != nullptr) {
+        // relaxed: a hint, as in Flow::touch().
+        last = std::max(last, flow->last_active_ns.load(std::memory_order_relaxed));
+    }
+    return coarse_now_ns() - last;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::coarse_now_ns;
+using detail::Direction;
+using detail::Duplex;
+using detail::Flow;
 
 // A splice pump's pipe: descriptors only while data keeps coming (see splice_pump()).
 struct Pipe {
@@ -384,82 +420,17 @@ Task<ForwardResult> forward_by_pumps(int client_fd, int backend_fd, ForwardOptio
     co_return result;
 }
 
-// The default path, on the worker's buffer ring: both directions in this one frame. Chunks
-// are buffers of the ring, filled by a multishot recv; a direction waiting for data holds
-// none, and each goes back to the ring once sent. Each direction is a small state machine,
-// advanced whenever one of its operations completes, and the frame waits on all of them and
-// the idle alarm at once (until_ready()). A task per direction would cost an idle connection
-// two more frames and task cells, about 1.3 KiB.
-
-// One direction, `from` -> `to`: what a pump's frame would keep, as data.
-struct Direction {
-    enum class Phase : std::uint8_t {
-        kReceiving,  // waiting for the stream's next chunk
-        kSending,    // a chunk goes out, one send in flight at a time (order is kept)
-        kHandedOff,  // a pump task moves this direction now (see hand_off())
-        kEnded,      // EOF, propagated as SHUT_WR
-        kBroken,     // a reset or an error: the connection ends
-    };
-
-    Direction(int f, int t, std::uint32_t max_queued, std::uint8_t i)
-            : from(f), to(t), index(i), stream(f, max_queued) {}
-
-    int from;
-    int to;
-    std::uint8_t index;  // kFlowBytes and kCounters: 0 client -> backend, 1 the other way
-    Phase phase = Phase::kReceiving;
-    // splice_auto: full buffers in a row so far, and whether the recv is stopping so that a
-    // splice pump can take the socket over once all it received is sent.
-    std::uint8_t full_in_a_row = 0;
-    bool to_splice = false;
-    std::uint32_t sent = 0;   // bytes of `chunk` sent so far
-    std::uint32_t size = 0;   // bytes in `chunk`
-    std::uint64_t bytes = 0;  // forwarded here (a pump counts its own into the Flow)
-    RecvStream stream;
-    SendInFlight send;
-    Buffer chunk;  // the chunk going out, between its sends (a send's state holds it meanwhile)
-    JoinHandle<void> pump;
-};
+// The default path, on the worker's buffer ring: both directions in the Forwarding awaiter,
+// in the awaiting coroutine's frame. Chunks are buffers of the ring, filled by a multishot
+// recv; a direction waiting for data holds none, and each goes back to the ring once sent.
+// Each direction is a small state machine, advanced whenever one of its operations completes,
+// and the task waits on all of them and the idle alarm at once (Forwarding::poll). A task per
+// direction would cost an idle connection two more frames and task cells, about 1.3 KiB; a
+// frame of forward()'s own, about 430 bytes.
 
 constexpr std::uint64_t Flow::*kFlowBytes[2] = {&Flow::client_to_backend, &Flow::backend_to_client};
 constexpr std::atomic<std::uint64_t> ForwardedBytes::*kCounters[2] = {
         &ForwardedBytes::client_to_backend, &ForwardedBytes::backend_to_client};
-
-// forward()'s state: the context its wait polls.
-struct Duplex {
-    Duplex(int client_fd, int backend_fd, const ForwardOptions& o)
-            : options(o)
-            , up(client_fd, backend_fd, o.max_queued, 0)
-            , down(backend_fd, client_fd, o.max_queued, 1) {}
-    Duplex(const Duplex&) = delete;
-    Duplex& operator=(const Duplex&) = delete;
-    // If the frame goes first (runtime shutdown), a pump must not run on.
-    ~Duplex() { abort_pumps(); }
-
-    const ForwardOptions& options;  // forward_on_ring()'s by-value parameter, in its frame
-    Direction up;
-    Direction down;
-    Alarm idle_check;  // cancelled as the frame goes
-    std::int64_t last_active_ns = coarse_now_ns();
-    std::shared_ptr<Flow> flow;  // made at the first hand-off: what the pumps share with us
-
-    void abort_pumps() noexcept {
-        for (Direction* d : {&up, &down}) {
-            if (d->pump.valid()) {
-                d->pump.abort();
-            }
-        }
-    }
-    void touch() noexcept { last_active_ns = coarse_now_ns(); }
-    std::int64_t quiet_ns() const noexcept {
-        std::int64_t last = last_active_ns;
-        if (flow != nullptr) {
-            // relaxed: a hint, as in Flow::touch().
-            last = std::max(last, flow->last_active_ns.load(std::memory_order_relaxed));
-        }
-        return coarse_now_ns() - last;
-    }
-};
 
 // A pump task takes the direction over, from a clean point (nothing queued or unsent):
 // `splice` after splice_auto's switch; otherwise the buffered pump, for a connection that was
@@ -643,18 +614,6 @@ Step step(Duplex& x, ForwardEnd& end) {
     return pause ? Step::kBackOff : Step::kWait;
 }
 
-// Stops the pumps (a failure or idleness ended the connection early) and joins them, so that
-// they are gone before the caller closes the descriptors. Its own frame: only connections
-// that handed a direction off pay for the joins' state.
-Task<void> join_pumps(Duplex& x) {
-    x.abort_pumps();
-    for (Direction* d : {&x.up, &x.down}) {
-        if (d->pump.valid()) {
-            (void)co_await d->pump;
-        }
-    }
-}
-
 ForwardResult result_of(const Duplex& x, ForwardEnd end) {
     ForwardResult r{end, x.up.bytes, x.down.bytes};
     if (r.end == ForwardEnd::kClosed && is_broken(x)) {
@@ -669,36 +628,6 @@ ForwardResult result_of(const Duplex& x, ForwardEnd end) {
     return r;
 }
 
-// The ring path's frame, kept by every idle connection for its whole life: so the work is in
-// plain functions (g++ keeps every local of a coroutine, and every temporary that spans a
-// co_await, in its frame), and no awaited sub-task but back_off() runs before the end.
-Task<ForwardResult> forward_on_ring(int client_fd, int backend_fd, ForwardOptions options) {
-    Duplex x(client_fd, backend_fd, options);
-    ForwardEnd end = ForwardEnd::kClosed;
-    // SQEs on this run's ring before it prepared any (see the end).
-    unsigned unsubmitted_before = Ring::current()->unsubmitted();
-    for (Step next = step(x, end); next != Step::kEnd; next = step(x, end)) {
-        if (next == Step::kBackOff) {
-            co_await back_off(std::chrono::milliseconds(1));
-        } else {
-            co_await until_ready(&poll_duplex, &x);
-        }
-        unsubmitted_before = Ring::current()->unsubmitted();  // a new run, maybe elsewhere
-    }
-    // A send or recv this run prepared must reach the kernel before the caller closes its
-    // descriptor: after the close, another socket could get the number first. Only this
-    // run's: the worker submitted earlier runs' before it polled again. (Not covered: a run
-    // that prepared an SQE, was woken meanwhile, and was stolen by another worker before its
-    // own submitted; see docs/architecture.md.) One system call, only at such an end.
-    if (Ring::current()->unsubmitted() > unsubmitted_before) {
-        Ring::current()->submit_now();
-    }
-    if (x.flow != nullptr) {  // a direction was handed off: a pump may still run
-        co_await join_pumps(x);
-    }
-    co_return result_of(x, end);  // the cancels still in flight name their states, not an fd
-}
-
 }  // namespace
 
 void arm_reset_on_close(int fd) noexcept {
@@ -706,16 +635,141 @@ void arm_reset_on_close(int fd) noexcept {
     (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
 }
 
-// Not a coroutine: the path's own frame is the only one. Chosen when called: the daemon calls
-// it on the worker that starts the connection. A caller outside the runtime (tests,
-// alloc_bench) leaves it to the options; then, as for a direction that later finds itself on
-// a worker without a ring, the ring path hands each direction to a buffered pump (advance()).
-Task<ForwardResult> forward(int client_fd, int backend_fd, const ForwardOptions& options) {
+// Chosen on the worker that starts the connection. A direction that later finds itself on a
+// worker without a ring is handed to a buffered pump (advance()).
+Forwarding::Forwarding(int client_fd, int backend_fd, const ForwardOptions& options) {
     const Ring* ring = Ring::current();
     if (options.splice || !options.buffer_ring || (ring != nullptr && ring->buffers() == nullptr)) {
-        return forward_by_pumps(client_fd, backend_fd, options);
+        pumps_ = forward_by_pumps(client_fd, backend_fd, options);
+    } else {
+        ring_.emplace(client_fd, backend_fd, options);
     }
-    return forward_on_ring(client_fd, backend_fd, options);
+}
+
+bool Forwarding::await_suspend(std::coroutine_handle<> h) noexcept {
+    if (pumps_.valid()) {
+        return std::move(pumps_).operator co_await().await_suspend(h);
+    }
+    TaskHeader* task = TaskHeader::current();
+    RINGLB_CHECK(task != nullptr, "forward() awaited outside a runtime task");
+    task->suspend_on(h, &Forwarding::poll, this);
+    if (poll(this, *task)) {
+        task->clear_suspension();
+        return false;
+    }
+    return true;
+}
+
+ForwardResult Forwarding::await_resume() {
+    if (pumps_.valid()) {
+        return std::move(pumps_).operator co_await().await_resume();
+    }
+    if (error_) {
+        std::rethrow_exception(error_);
+    }
+    return result_of(*ring_, end_);  // the cancels still in flight name their states, not an fd
+}
+
+// The ring path's whole life, one state machine advanced at each wake of the awaiting task:
+// move the directions as far as they go, then wait on all they wait on (and the idle alarm),
+// or back off, or stop the pumps and join them. True once it is done (TaskHeader::PollFn).
+bool Forwarding::poll(void* self, TaskHeader& task) noexcept {
+    auto& f = *static_cast<Forwarding*>(self);
+    f.unsubmitted_before_ = Ring::current()->unsubmitted();  // a new run, maybe elsewhere
+    for (;;) {
+        switch (f.phase_) {
+            case Phase::kForwarding:
+                if (!f.forward_some(task)) {
+                    return false;
+                }
+                break;
+            case Phase::kBackingOff:
+                if (!f.back_off_.rang_or_register(task)) {
+                    return false;
+                }
+                (void)f.back_off_.take_ring();
+                f.phase_ = Phase::kForwarding;
+                break;
+            case Phase::kJoining:
+                if (!f.pumps_joined(task)) {
+                    return false;
+                }
+                f.phase_ = Phase::kDone;
+                break;
+            case Phase::kDone:
+                return true;
+        }
+    }
+}
+
+// One round of the directions: false when the task must wait (registered with all it waits
+// on), true when the phase changed or something became ready meanwhile (go on).
+bool Forwarding::forward_some(TaskHeader& task) noexcept {
+    Duplex& x = *ring_;
+    Step next = Step::kEnd;
+    try {
+        next = step(x, end_);
+    } catch (...) {
+        // A hand-off could not allocate its pump: end the connection as a reset, and let
+        // the awaiting coroutine see the exception once the other pump is stopped.
+        error_ = std::current_exception();
+        end_ = ForwardEnd::kReset;
+    }
+    switch (next) {
+        case Step::kWait:
+            return poll_duplex(&x, task);
+        case Step::kBackOff:
+            // The ring was full, or every buffer of the worker's ring is lent (slow
+            // readers): a timer, so that we never spin on the worker and starve the
+            // completions that free them.
+            if (back_off_.arm(std::chrono::milliseconds(1))) {
+                phase_ = Phase::kBackingOff;
+                return true;
+            }
+            // Not even a timer fits: give the worker a turn to reap, then step again.
+            task.wake();  // RUNNING: run() reschedules us instead of idling
+            if (Worker* w = Worker::current()) {
+                w->request_ring_turn();
+            }
+            return false;
+        case Step::kEnd:
+            end_forwarding();
+            return true;
+    }
+    return true;
+}
+
+void Forwarding::end_forwarding() noexcept {
+    // A send or recv this run prepared must reach the kernel before the caller closes its
+    // descriptor: after the close, another socket could get the number first. Only this
+    // run's: the worker submitted earlier runs' before it polled again. (Not covered: a run
+    // that prepared an SQE, was woken meanwhile, and was stolen by another worker before its
+    // own submitted; see docs/architecture.md.) One system call, only at such an end.
+    Ring* ring = Ring::current();
+    if (ring->unsubmitted() > unsubmitted_before_) {
+        ring->submit_now();
+    }
+    // A direction was handed off: stop its pump (a failure or idleness ended the connection
+    // early) and join it, so that it is gone before the caller closes the descriptors.
+    ring_->abort_pumps();
+    phase_ = ring_->flow != nullptr ? Phase::kJoining : Phase::kDone;
+}
+
+bool Forwarding::pumps_joined(TaskHeader& task) noexcept {
+    bool joined = true;
+    for (Direction* d : {&ring_->up, &ring_->down}) {
+        if (d->pump.valid()) {
+            TaskHeader* pump = d->pump.header();
+            joined = poll_or_register(
+                             pump->join_waker(), task, [pump] { return pump->is_finished(); })
+                    && joined;
+        }
+    }
+    return joined;
+}
+
+Task<ForwardResult> forward_task(int client_fd, int backend_fd, ForwardOptions options) {
+    co_return co_await forward(client_fd, backend_fd, options);
 }
 
 }  // namespace ringlb::daemon

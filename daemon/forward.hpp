@@ -3,20 +3,26 @@
 // directions have ended. Each direction takes the next received chunk, then sends until that
 // chunk is out; so a socket has at most one send in flight, order is kept, and a direction
 // holds at most a few chunks (backpressure: a slow reader stops the reads on the other side).
-// On the buffer ring both directions run in forward()'s own frame; the other paths run a pump
-// task per direction. Chunks come from a multishot recv into the worker's buffer ring, or, as the
-// fallback, from one recv at a time into the direction's own buffer; or, with `splice`, they
-// never reach userspace (socket -> pipe -> socket). EOF is propagated as
-// shutdown(SHUT_WR), so a half-closed connection keeps flowing the other way; an error or reset on
-// either side ends both directions and the caller resets both sockets.
+// On the buffer ring both directions run in the awaiting coroutine's frame (forward() is an
+// awaitable, not a coroutine, on that path); the other paths run a pump task per direction. Chunks
+// come from a multishot recv into the worker's buffer ring, or, as the fallback, from one recv at a
+// time into the direction's own buffer; or, with `splice`, they never reach userspace (socket ->
+// pipe -> socket). EOF is propagated as shutdown(SHUT_WR), so a half-closed connection keeps
+// flowing the other way; an error or reset on either side ends both directions and the caller
+// resets both sockets.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <optional>
 
+#include "core/alarm.hpp"
 #include "core/task.hpp"
+#include "daemon/duplex.hpp"
 #include "daemon/per_worker.hpp"
 
 namespace ringlb::daemon {
@@ -59,9 +65,59 @@ struct ForwardResult {
     std::uint64_t backend_to_client = 0;
 };
 
-/// The returned task runs inside the runtime (spawned, or awaited by a task). The caller owns
-/// (and afterwards closes) both descriptors. `options` are copied before forward() returns.
-core::Task<ForwardResult> forward(int client_fd, int backend_fd, const ForwardOptions& options);
+/// `co_await forward(client_fd, backend_fd, options)` from a runtime task: forwards until both
+/// directions have ended. On the buffer ring it has no frame of its own: the state of both
+/// directions lives in this awaiter, in the awaiting coroutine's frame, and each wake runs the
+/// directions' state machines in the awaiter's poll (TaskHeader::PollFn), without resuming a
+/// coroutine. An idle proxied connection thus keeps one frame (the session's), not two. On the
+/// other paths it awaits forward_by_pumps()' task. Neither copyable nor movable: construct it
+/// in the co_await expression (forward() returns it by guaranteed elision).
+class [[nodiscard]] Forwarding {
+public:
+    /// Picks the path on the calling worker: the ring, unless the options say otherwise or
+    /// the worker has a ring without buffers. `options` must outlive the await.
+    Forwarding(int client_fd, int backend_fd, const ForwardOptions& options);
+    Forwarding(const Forwarding&) = delete;
+    Forwarding& operator=(const Forwarding&) = delete;
+    ~Forwarding() = default;
+
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) noexcept;
+    /// Rethrows what a direction's hand-off threw (std::bad_alloc); the directions were
+    /// stopped and joined first.
+    ForwardResult await_resume();
+
+private:
+    enum class Phase : std::uint8_t {
+        kForwarding,  // the directions run
+        kBackingOff,  // the ring was full, or its buffers all lent: until back_off_ rings
+        kJoining,     // ended; the pumps a direction was handed to are stopping
+        kDone,
+    };
+    static bool poll(void* self, core::TaskHeader& task) noexcept;
+    bool forward_some(core::TaskHeader& task) noexcept;
+    void end_forwarding() noexcept;
+    bool pumps_joined(core::TaskHeader& task) noexcept;
+
+    std::optional<detail::Duplex> ring_;  // the ring path
+    core::Task<ForwardResult> pumps_;     // the other paths
+    core::Alarm back_off_;
+    std::exception_ptr error_;
+    ForwardEnd end_ = ForwardEnd::kClosed;
+    Phase phase_ = Phase::kForwarding;
+    // SQEs on this run's ring before the run polled (see end_forwarding()).
+    unsigned unsubmitted_before_ = 0;
+};
+
+/// Inside a runtime task: `co_await forward(...)`. The caller owns (and afterwards closes) both
+/// descriptors; `options` must outlive the await (a temporary in the same full expression
+/// does).
+inline Forwarding forward(int client_fd, int backend_fd, const ForwardOptions& options) {
+    return Forwarding(client_fd, backend_fd, options);
+}
+
+/// forward() as a task of its own, for spawn() (tests, benchmarks). `options` are copied.
+core::Task<ForwardResult> forward_task(int client_fd, int backend_fd, ForwardOptions options);
 
 /// SO_LINGER {on, 0}: the next close() sends a RST instead of a FIN.
 void arm_reset_on_close(int fd) noexcept;

@@ -172,8 +172,8 @@ void run(const Path& path, int connections) {
     const bool trace = std::getenv("ALLOC_BENCH_TRACE") != nullptr;
     for (Conn& c : conns) {
         g_trace.store(trace && &c == &conns[0]);
-        forwards.push_back(
-                (*rt)->spawn(daemon::forward(c.client_proxy.get(), c.backend_proxy.get(), fo)));
+        forwards.push_back((*rt)->spawn(
+                daemon::forward_task(c.client_proxy.get(), c.backend_proxy.get(), fo)));
         if (&c == &conns[0]) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
             g_trace.store(false);

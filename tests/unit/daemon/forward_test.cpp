@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // forward() on real loopback TCP connections, in each receive path: the ring path (both
-// directions in one frame), "auto" (which hands bulk to a splice pump mid-stream), the pumps
+// directions in the awaiter), "auto" (which hands bulk to a splice pump mid-stream), the pumps
 // of a ring-less worker and of `splice`. Bytes arrive exactly both ways at once over many
 // connections on two workers; a half-close keeps the other way flowing; a reset and idleness
-// end the connection with the right verdict. Under the sanitizer builds too (suite daemon).
+// end the connection with the right verdict; the end joins every pump. Under the sanitizer
+// builds too (suite daemon).
 #include "daemon/forward.hpp"
 
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -123,7 +125,7 @@ protected:
         std::uint16_t port = 0;
         listener_ = test::listen_loopback(8, &port);
         c_ = connect_through(listener_.get(), port);
-        forward_ = rt_->spawn(forward(c_.proxy_client.get(), c_.proxy_backend.get(), o));
+        forward_ = rt_->spawn(forward_task(c_.proxy_client.get(), c_.proxy_backend.get(), o));
         return true;
     }
     // Waits for forward() to end and returns its result.
@@ -155,10 +157,10 @@ void check_both_ways(core::Runtime& rt, Path path, PerWorker<ForwardedBytes>& co
     for (int i = 0; i < kConnections; ++i) {
         conns.push_back(connect_through(listener.get(), port));
         ASSERT_TRUE(conns.back().proxy_client && conns.back().proxy_backend);
-        forwards.push_back(runtime->spawn(
-                forward(conns.back().proxy_client.get(),
-                        conns.back().proxy_backend.get(),
-                        options_for(path, &counters))));
+        forwards.push_back(runtime->spawn(forward_task(
+                conns.back().proxy_client.get(),
+                conns.back().proxy_backend.get(),
+                options_for(path, &counters))));
     }
     std::vector<std::string> up(kConnections), down(kConnections);
     std::vector<std::string> got_up(kConnections), got_down(kConnections);
@@ -274,6 +276,58 @@ TEST_P(ForwardPaths, IdlenessEndsItAndTrafficDefersIt) {
     EXPECT_GE(std::chrono::steady_clock::now() - start_time, 780ms);
     EXPECT_EQ(r.end, ForwardEnd::kIdle);
     EXPECT_EQ(r.client_to_backend, 5u);
+}
+
+// forward(), then the runtime's count of unfinished tasks as soon as it returns, in the same
+// run of the task: the pumps forward() joined are counted out by then; one it only aborted
+// is not (nothing has run it since).
+core::Task<std::pair<ForwardResult, std::int64_t>>
+forward_then_count_tasks(core::Runtime* rt, int client, int backend, ForwardOptions o) {
+    const ForwardResult r = co_await forward(client, backend, o);
+    co_return std::pair{r, rt->unfinished_tasks()};
+}
+
+// Bulk, then silence: on "auto" the bulk direction is handed to a splice pump, which is still
+// waiting for data when idleness ends the connection. forward() stops and joins every pump
+// before it returns (the caller closes the descriptors next): no task of it is left but the
+// caller, and the pump's bytes are in the result.
+TEST_P(ForwardPaths, TheEndStopsAndJoinsThePumps) {
+    PerWorker<ForwardedBytes> counters(2);
+    ForwardOptions o = options_for(GetParam(), &counters);
+    o.idle = 200ms;
+    rt_ = runtime_for(GetParam());
+    if (!rt_) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    std::uint16_t port = 0;
+    listener_ = test::listen_loopback(8, &port);
+    c_ = connect_through(listener_.get(), port);
+    auto forwarding = rt_->spawn(forward_then_count_tasks(
+            rt_.get(), c_.proxy_client.get(), c_.proxy_backend.get(), o));
+    const std::string bulk = test::random_bytes(300000, 11);
+    std::thread writer([&] {
+        for (std::size_t off = 0; off < bulk.size();) {
+            const ssize_t w = ::send(c_.client.get(), bulk.data() + off, bulk.size() - off, 0);
+            if (w <= 0) {
+                return;
+            }
+            off += static_cast<std::size_t>(w);
+        }
+    });
+    std::string got(bulk.size(), '\0');
+    const ssize_t r = ::recv(c_.backend.get(), got.data(), got.size(), MSG_WAITALL);
+    writer.join();
+    EXPECT_EQ(r, static_cast<ssize_t>(bulk.size()));
+    EXPECT_TRUE(got == bulk);
+    ASSERT_TRUE(test::run_until([&] { return forwarding.is_finished(); }));
+    auto out = forwarding.take();
+    ASSERT_TRUE(out.has_value());
+    EXPECT_EQ(out->first.end, ForwardEnd::kIdle);
+    EXPECT_EQ(out->first.client_to_backend, bulk.size());
+    EXPECT_EQ(out->second, 1) << "a pump outlived forward()";
+    if (GetParam() == Path::kAuto) {
+        EXPECT_EQ(counters.sum(&ForwardedBytes::splice_switches), 1u);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(
