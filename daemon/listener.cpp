@@ -9,6 +9,7 @@
 #include "core/io/accept.hpp"
 #include "core/join_handle.hpp"
 #include "core/timer.hpp"
+#include "core/yield.hpp"
 #include "daemon/back_off.hpp"
 #include "daemon/log.hpp"
 #include "daemon/session.hpp"
@@ -17,8 +18,19 @@ namespace ringlb::daemon {
 
 using namespace ringlb::core;
 
+// Accepts taken from the stream before the worker gets a turn. A burst of connections (the
+// stream can hold thousands) otherwise spawns a session for each before the first backend
+// connect completes: every set-up's frames are alive at once, and the heap keeps that peak
+// after they are freed (measured with 5,000 connections: 1.46 KiB of RSS per idle connection,
+// where the connections keep 1.2). A turn every 16 accepts lets connects complete and
+// set-ups end between batches: RSS 1.21 KiB (32: 1.34; 128: 1.42; 1: 1.20). It also keeps a
+// burst from delaying the established connections' completions, as HAProxy's
+// tune.maxaccept and nginx's multi_accept off do.
+constexpr int kAcceptsPerTurn = 16;
+
 Task<void> accept_loop(std::shared_ptr<ListenerState> listener, int socket) {
     AcceptStream accepts(socket);
+    int accepted_in_a_row = 0;
     bool warned_full = false;
     auto last_warning = std::chrono::steady_clock::time_point{};
     for (;;) {
@@ -45,6 +57,10 @@ Task<void> accept_loop(std::shared_ptr<ListenerState> listener, int socket) {
             listener->accepted.fetch_add(1, std::memory_order_relaxed);
             JoinHandle<void> session = spawn(proxy_session(std::move(client), listener));
             (void)session;  // detached: it ends with its connection
+            if (++accepted_in_a_row == kAcceptsPerTurn) {
+                accepted_in_a_row = 0;
+                co_await yield_now();
+            }
             continue;
         }
         if (fd.is(std::errc::operation_canceled)) {
