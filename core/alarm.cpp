@@ -39,8 +39,7 @@ bool Alarm::arm(std::chrono::nanoseconds d) noexcept {
     op.ts.tv_sec = ns / 1'000'000'000;
     op.ts.tv_nsec = ns % 1'000'000'000;
     io_uring_prep_timeout(sqe, &op.ts, 0, 0);
-    op.user_data = user_data::encode(CompletionKind::kOneShot, op_);
-    io_uring_sqe_set_data64(sqe, op.user_data);
+    io_uring_sqe_set_data64(sqe, op.submitted_user_data());
     return true;
 }
 

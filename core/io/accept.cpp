@@ -24,20 +24,20 @@ struct AcceptStreamState : OpStateBase {
     detail::ReadyFds ready;
     std::atomic<bool> armed{false};  // set by the consumer when it submits, cleared by the
                                      // handler on the final CQE
-
-    static void free(OpStateBase* self) noexcept {
-        auto* s = static_cast<AcceptStreamState*>(self);
-        while (s->ready.has_items()) {
-            const std::int32_t fd = s->ready.pop();
-            if (fd >= 0) {
-                ::close(fd);  // accepted but never handed out
-            }
-        }
-        delete s;
-    }
 };
 
 namespace detail {
+
+void free_accept_stream_state(OpStateBase* self) noexcept {
+    auto* s = static_cast<AcceptStreamState*>(self);
+    while (s->ready.has_items()) {
+        const std::int32_t fd = s->ready.pop();
+        if (fd >= 0) {
+            ::close(fd);  // accepted but never handed out
+        }
+    }
+    delete s;
+}
 
 void complete_accept_stream(void* target, const io_uring_cqe& cqe) noexcept {
     auto* s = static_cast<AcceptStreamState*>(target);
@@ -72,7 +72,7 @@ bool stream_poll(void* ctx, TaskHeader& task) noexcept {
 
 AcceptStream::AcceptStream(int listen_fd) : state_(new AcceptStreamState()) {
     state_->refs.store(1, std::memory_order_relaxed);
-    state_->free_fn = &AcceptStreamState::free;
+    state_->kind = CompletionKind::kAcceptStream;
     state_->listen_fd = listen_fd;
 }
 
@@ -100,10 +100,9 @@ bool AcceptStream::NextOp::await_suspend(std::coroutine_handle<> h) noexcept {
         }
         retain(&s);  // the kernel's reference, dropped by the final CQE
         s.ring = ring;
-        s.user_data = user_data::encode(CompletionKind::kAcceptStream, &s);
         io_uring_prep_multishot_accept(
                 sqe, s.listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        io_uring_sqe_set_data64(sqe, s.user_data);
+        io_uring_sqe_set_data64(sqe, s.submitted_user_data());
         s.armed.store(true, std::memory_order_release);
     }
     task->suspend_on(h, &stream_poll, &s);

@@ -36,8 +36,7 @@ start_one_shot(Ring& ring, PrepFn prep, const void* self, Buffer& buf, Deadline 
     op.buf = std::move(buf);  // Lifetime: owned by the OpState until the CQE
     op.refs.fetch_add(needed, std::memory_order_relaxed);  // one per SQE in flight
     prep(sqe, state, self);
-    op.user_data = user_data::encode(CompletionKind::kOneShot, state);
-    io_uring_sqe_set_data64(sqe, op.user_data);
+    io_uring_sqe_set_data64(sqe, op.submitted_user_data());
     if (deadline.is_set()) {
         sqe->flags |= IOSQE_IO_LINK;
         io_uring_sqe* tsqe = ring.get_sqe();

@@ -38,12 +38,14 @@ struct RecvStreamState : OpStateBase {
     bool bundled = false;  // armed as a recv bundle
     BufferRing* pool = nullptr;
     detail::ChunkQueue queue;
-
-    static void free(OpStateBase* self) noexcept { delete static_cast<RecvStreamState*>(self); }
 };
-static_assert(sizeof(RecvStreamState) <= 176, "two per idle connection: keep it small");
+static_assert(sizeof(RecvStreamState) <= 160, "two per idle connection: keep it small");
 
 namespace detail {
+
+void free_recv_stream_state(OpStateBase* s) noexcept {
+    delete static_cast<RecvStreamState*>(s);
+}
 
 void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
     auto* s = static_cast<RecvStreamState*>(target);
@@ -156,7 +158,6 @@ std::int32_t arm_unless_armed(RecvStreamState& s, Ring& ring, bool arm) noexcept
     retain(&s);  // the kernel's reference, dropped by the final CQE
     s.ring = &ring;
     s.pool = ring.buffers();
-    s.user_data = user_data::encode(CompletionKind::kRecvStream, &s);
     if (ring.features().defer_taskrun) {
         io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
     } else {
@@ -176,7 +177,7 @@ std::int32_t arm_unless_armed(RecvStreamState& s, Ring& ring, bool arm) noexcept
             sqe->ioprio |= kNoSuchRecvFlag;  // tests: the kernel rejects it (-EINVAL)
         }
     }
-    io_uring_sqe_set_data64(sqe, s.user_data);
+    io_uring_sqe_set_data64(sqe, s.submitted_user_data());
     s.armed.store(true, std::memory_order_release);
     return 0;
 }
@@ -195,7 +196,7 @@ Received pop_chunk(RecvStreamState& s) noexcept {
 
 RecvStream::RecvStream(int fd, std::uint32_t max_queued) : state_(new RecvStreamState()) {
     state_->refs.store(1, std::memory_order_relaxed);
-    state_->free_fn = &RecvStreamState::free;
+    state_->kind = CompletionKind::kRecvStream;
     state_->fd = fd;
     state_->max_queued = std::max<std::uint32_t>(1, max_queued);
 }

@@ -62,7 +62,6 @@ void reset(OpState& op) noexcept {
     op.timeout_res = 0;
     op.pending_cqes = 0;
     op.ring = nullptr;
-    op.user_data = 0;
     op.next_cancel = nullptr;
     op.cancel_queued.store(false, std::memory_order_relaxed);
     op.buf = Buffer{};
@@ -99,9 +98,15 @@ void release(OpStateBase* op) noexcept {
     if (op->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) {
         return;
     }
-    if (op->free_fn != nullptr) {
-        op->free_fn(op);
-        return;
+    switch (op->kind) {
+        case CompletionKind::kRecvStream:
+            detail::free_recv_stream_state(op);
+            return;
+        case CompletionKind::kAcceptStream:
+            detail::free_accept_stream_state(op);
+            return;
+        default:
+            break;  // a pooled OpState
     }
     if constexpr (kCountLive) {
         g_live.fetch_sub(1, std::memory_order_relaxed);

@@ -17,6 +17,7 @@
 
 #include "core/atomic_waker.hpp"
 #include "core/buffer.hpp"
+#include "core/uring/user_data.hpp"
 
 struct io_uring_cqe;
 
@@ -27,7 +28,8 @@ class Ring;
 /// What every in-flight operation's state has: its references, its completion and the task
 /// to wake, and where it was submitted (for cancels). Multishot streams derive from it
 /// directly (RecvStreamState, AcceptStreamState): they need none of OpState's kernel-visible
-/// memory, and each idle connection keeps two of them.
+/// memory, and each idle connection keeps two of them. 64 bytes: the user_data it was
+/// submitted with and how to free it both follow from `kind`, so neither is stored.
 struct alignas(16) OpStateBase {
     // Any thread (atomics).
     std::atomic<std::uint32_t> refs{0};
@@ -35,6 +37,10 @@ struct alignas(16) OpStateBase {
     // On its Ring's remote-cancel list: it may be pushed only once (the list links through
     // next_cancel), however many threads ask for its cancellation meanwhile.
     std::atomic<bool> cancel_queued{false};
+    /// What this state is, set once at construction: kOneShot for a pooled OpState, or the
+    /// stream's kind (RecvStreamState, AcceptStreamState). Its SQE's user_data is
+    /// `user_data::encode(kind, this)` (submitted_user_data()), and release() frees it by it.
+    CompletionKind kind = CompletionKind::kOneShot;
     AtomicWaker waker;
 
     // Written by the ring's thread before `done` is released; read by the awaiter after.
@@ -45,12 +51,12 @@ struct alignas(16) OpStateBase {
     // The ring's thread only.
     std::uint8_t pending_cqes = 0;       // CQEs still to come before `done` (op + linked timeout)
     Ring* ring = nullptr;                // where the SQE went; cancels go there too
-    std::uint64_t user_data = 0;         // as submitted, for ASYNC_CANCEL
     OpStateBase* next_cancel = nullptr;  // Ring's remote-cancel list link
 
-    /// How to free a state that is not a pooled OpState (streams); null for pooled.
-    void (*free_fn)(OpStateBase* self) noexcept = nullptr;
+    /// The user_data its SQE carries, for ASYNC_CANCEL.
+    std::uint64_t submitted_user_data() const noexcept { return user_data::encode(kind, this); }
 };
+static_assert(sizeof(OpStateBase) == 64, "each idle connection keeps two stream states");
 
 /// A single-shot operation's state (pooled): the base, and the memory the kernel reads after
 /// submission.
@@ -77,6 +83,10 @@ void release(OpStateBase* op) noexcept;
 std::int64_t live_op_states() noexcept;
 
 namespace detail {
+/// How release() frees the stream states (recv_stream.cpp, accept.cpp).
+void free_recv_stream_state(OpStateBase* s) noexcept;
+void free_accept_stream_state(OpStateBase* s) noexcept;
+
 /// Completion handlers for the single-shot kinds (registered by the Runtime).
 void complete_one_shot(void* target, const io_uring_cqe& cqe) noexcept;
 void complete_link_timeout(void* target, const io_uring_cqe& cqe) noexcept;

@@ -298,7 +298,7 @@ void Ring::prep_cancel(OpStateBase* op) noexcept {
         release(op);
         return;
     }
-    io_uring_prep_cancel64(sqe, op->user_data, 0);
+    io_uring_prep_cancel64(sqe, op->submitted_user_data(), 0);
     io_uring_sqe_set_data64(sqe, user_data::encode(CompletionKind::kCancel, op));
 }
 
