@@ -1,21 +1,23 @@
 // SPDX-License-Identifier: MIT
-// Alarm: an IORING_OP_TIMEOUT owned across waits, completed by the one-shot handler.
+// Alarm: a TimerState of the worker's ring, owned across waits.
 #include "core/alarm.hpp"
 
-#include <liburing.h>
+#include <algorithm>
 
 #include "core/assert.hpp"
-#include "core/io/one_shot.hpp"
 #include "core/task_header.hpp"
-#include "core/uring/op_state.hpp"
 #include "core/uring/ring.hpp"
-#include "core/uring/user_data.hpp"
+#include "core/uring/timer_heap.hpp"
 
 namespace ringlb::core {
 
 Alarm::~Alarm() {
     if (op_ != nullptr) {
-        detail::abandon_one_shot(op_);
+        // acquire: pairs with the release in TimerHeap::complete().
+        if (!op_->done.load(std::memory_order_acquire)) {
+            op_->ring->request_cancel(op_);  // from any thread: the ring's owner takes it out
+        }
+        release(op_);
     }
 }
 
@@ -25,26 +27,15 @@ bool Alarm::arm(std::chrono::nanoseconds d) noexcept {
     }
     Ring* ring = Ring::current();
     RINGLB_CHECK(ring != nullptr, "Alarm armed outside a runtime task");
-    io_uring_sqe* sqe = ring->get_sqe(1);
-    if (sqe == nullptr) {
-        return false;
-    }
-    op_ = acquire_op_state();  // our reference
-    OpState& op = *op_;
-    op.ring = ring;
-    op.pending_cqes = 1;
-    op.refs.fetch_add(1, std::memory_order_relaxed);  // the SQE's reference
-    const auto ns = d.count() > 0 ? d.count() : 1;
-    // Lifetime: the kernel reads the timespec after submission; it lives in the OpState.
-    op.ts.tv_sec = ns / 1'000'000'000;
-    op.ts.tv_nsec = ns % 1'000'000'000;
-    io_uring_prep_timeout(sqe, &op.ts, 0, 0);
-    io_uring_sqe_set_data64(sqe, op.submitted_user_data());
+    op_ = acquire_timer_state();  // our reference
+    op_->ring = ring;
+    op_->deadline_ns = monotonic_now_ns() + std::max<std::int64_t>(d.count(), 1);
+    ring->timers().add(op_);  // the heap's
     return true;
 }
 
 bool Alarm::rang() const noexcept {
-    // acquire: pairs with the release in the completion handler.
+    // acquire: pairs with the release in TimerHeap::complete().
     return op_ != nullptr && op_->done.load(std::memory_order_acquire);
 }
 
@@ -58,7 +49,9 @@ bool Alarm::take_ring() noexcept {
 }
 
 bool Alarm::rang_or_register(TaskHeader& task) noexcept {
-    return detail::poll_one_shot(op_, task);
+    TimerState* op = op_;
+    return poll_or_register(
+            op->waker, task, [op] { return op->done.load(std::memory_order_acquire); });
 }
 
 bool Alarm::WaitOp::ready() const noexcept {

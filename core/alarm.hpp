@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Alarm: one timeout on the worker's ring that stays armed across many waits, for a deadline
+// Alarm: one timer on the worker's ring that stays armed across many waits, for a deadline
 // that several waits share (a connection's idle check): armed once and cancelled once, where
-// wait_for() would arm a timeout and cancel it on every wait.
+// wait_for() would arm a timeout and cancel it on every wait. A userspace timer of the ring's
+// TimerHeap (core/uring/timer_heap.hpp), not an IORING_OP_TIMEOUT: arming and cancelling it
+// cost no SQE, and what an idle connection keeps for it is an 80-byte TimerState.
 #pragma once
 
 #include <chrono>
@@ -11,7 +13,7 @@
 
 namespace ringlb::core {
 
-struct OpState;
+struct TimerState;
 class TaskHeader;
 
 class Alarm {
@@ -23,8 +25,8 @@ public:
     ~Alarm();
 
     /// Arms the alarm to ring `d` from now, on the current worker's ring; an alarm already
-    /// armed is left as it is. False when the ring has no room for the timeout: then it is not
-    /// armed. Inside a runtime task.
+    /// armed is left as it is. True (the bool is for callers written when a full ring could
+    /// refuse it). Inside a runtime task.
     bool arm(std::chrono::nanoseconds d) noexcept;
     bool armed() const noexcept { return op_ != nullptr; }
     /// True once the armed alarm has rung; it is disarmed then (arm() it again).
@@ -52,7 +54,7 @@ public:
 
 private:
     bool rang() const noexcept;
-    OpState* op_ = nullptr;  // the armed timeout; one reference is ours
+    TimerState* op_ = nullptr;  // the armed timer; one reference is ours
 };
 
 }  // namespace ringlb::core

@@ -41,7 +41,8 @@ template <class T>
 class TaskCell final : public TaskHeader {
 public:
     using Handle = typename Task<T>::Handle;
-    using Stored = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
+    struct NoOutput {};
+    using Stored = std::conditional_t<std::is_void_v<T>, NoOutput, std::optional<T>>;
 
     /// Adopts `task`'s frame; refs = 2 (the runtime's, until finish, and the JoinHandle's).
     static TaskCell* create(Runtime* runtime, Task<T> task) {
@@ -91,7 +92,8 @@ private:
     static constexpr TaskHeader::VTable kVTable{&TaskCell::complete, &TaskCell::destroy};
 
     // Written by the finishing worker before finished_ is released; read by the joiner after.
-    Stored output_{};
+    // Takes no room for a void task: a detached session's cell is 104 bytes, not 112.
+    [[no_unique_address]] Stored output_{};
     std::exception_ptr exception_;
 };
 

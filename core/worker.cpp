@@ -182,6 +182,7 @@ void Worker::loop() noexcept {
         }
         ring_->submit_remote_cancels();
         ring_->recycle_remote_buffers();
+        ring_->expire_timers();
         if (!wakeup_armed_) {
             arm_wakeup();
         }
@@ -206,7 +207,8 @@ void Worker::loop() noexcept {
                 using std::chrono::milliseconds;
                 // Without an armed wake-up read (ring full) or while shutting down, poll.
                 const bool poll = !wakeup_armed_ || runtime_.is_stopping();
-                ring_->submit_and_wait(poll ? milliseconds(10) : runtime_.options().max_idle_wait);
+                ring_->submit_and_wait(ring_->sleep_limit(
+                        poll ? milliseconds(10) : runtime_.options().max_idle_wait));
                 sleeping_.store(false, std::memory_order_relaxed);
             }
         }

@@ -12,7 +12,6 @@
 #include "core/buffer.hpp"
 #include "core/io/recv_stream.hpp"
 #include "core/io/send.hpp"
-#include "core/join_handle.hpp"
 
 namespace ringlb::daemon {
 
@@ -50,7 +49,6 @@ struct Direction {
     core::RecvStream stream;
     core::SendInFlight send;
     core::Buffer chunk;  // the chunk going out, between its sends (a send's state holds it)
-    core::JoinHandle<void> pump;
 };
 
 struct Duplex {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <new>
 #include <optional>
 
 #include "core/alarm.hpp"
@@ -29,6 +30,7 @@
 #include "core/worker.hpp"
 #include "core/yield.hpp"
 #include "daemon/back_off.hpp"
+#include "daemon/log.hpp"
 
 namespace ringlb::daemon {
 
@@ -55,6 +57,9 @@ struct Flow {
     // Bytes forwarded, each written by its pump only and read after the join.
     std::uint64_t client_to_backend = 0;
     std::uint64_t backend_to_client = 0;
+    // The ring path's hand-offs: the pump of each direction it handed off (by
+    // Direction::index), held here rather than in the Duplex, which every connection keeps.
+    JoinHandle<void> pumps[2];
 
     void touch() noexcept {
         // relaxed: a hint for the idle check; a stale read only delays the check a round.
@@ -69,9 +74,11 @@ Duplex::Duplex(int client_fd, int backend_fd, const ForwardOptions& o)
         , last_active_ns(coarse_now_ns()) {}
 
 void Duplex::abort_pumps() noexcept {
-    for (Direction* d : {&up, &down}) {
-        if (d->pump.valid()) {
-            d->pump.abort();
+    if (flow != nullptr) {
+        for (JoinHandle<void>& pump : flow->pumps) {
+            if (pump.valid()) {
+                pump.abort();
+            }
         }
     }
 }
@@ -434,14 +441,25 @@ constexpr std::atomic<std::uint64_t> ForwardedBytes::*kCounters[2] = {
 
 // A pump task takes the direction over, from a clean point (nothing queued or unsent):
 // `splice` after splice_auto's switch; otherwise the buffered pump, for a connection that was
-// moved to a worker without a buffer ring.
-void hand_off(Duplex& x, Direction& d, bool splice) {
-    if (x.flow == nullptr) {
-        x.flow = std::make_shared<Flow>();
+// moved to a worker without a buffer ring. Out of memory for it, the connection ends as a
+// reset: exhaustion costs that connection, never the daemon.
+void hand_off(Duplex& x, Direction& d, bool splice) noexcept {
+    try {
+        if (x.flow == nullptr) {
+            x.flow = std::make_shared<Flow>();
+        }
+        x.flow->pumps[d.index] = spawn((splice ? &splice_pump : &buffer_pump)(
+                d.from, d.to, x.flow, x.options, kFlowBytes[d.index], kCounters[d.index]));
+        d.phase = Direction::Phase::kHandedOff;
+    } catch (const std::bad_alloc&) {
+        LOG_WARN("forward: no memory to hand a direction to a pump; resetting the connection");
+        d.phase = Direction::Phase::kBroken;
     }
-    d.pump = spawn((splice ? &splice_pump : &buffer_pump)(
-            d.from, d.to, x.flow, x.options, kFlowBytes[d.index], kCounters[d.index]));
-    d.phase = Direction::Phase::kHandedOff;
+}
+
+// The pump a handed-off direction runs in. \pre d.phase == kHandedOff.
+TaskHeader& pump_of(const Duplex& x, const Direction& d) noexcept {
+    return *x.flow->pumps[d.index].header();
 }
 
 // A chunk is out: its buffer goes back to the ring now, and splice_auto counts it.
@@ -495,7 +513,7 @@ bool advance(Duplex& x, Direction& d) {
             chunk_sent(x, d);
             continue;
         }
-        if (d.phase == Phase::kHandedOff && d.pump.is_finished()) {
+        if (d.phase == Phase::kHandedOff && pump_of(x, d).is_finished()) {
             d.phase = Phase::kEnded;  // or broken: the pump's PumpEnd told the Flow
         }
         if (d.phase != Phase::kReceiving) {
@@ -566,7 +584,7 @@ bool poll_duplex(void* ctx, TaskHeader& task) noexcept {
             case Direction::Phase::kHandedOff: {
                 // Ready once, when it finishes: advance() then calls the direction ended, so
                 // a finished pump does not keep the wait from waiting.
-                TaskHeader* pump = d->pump.header();
+                TaskHeader* pump = &pump_of(*x, *d);
                 ready = poll_or_register(
                                 pump->join_waker(), task, [pump] { return pump->is_finished(); })
                         || ready;
@@ -660,12 +678,9 @@ bool Forwarding::await_suspend(std::coroutine_handle<> h) noexcept {
     return true;
 }
 
-ForwardResult Forwarding::await_resume() {
+ForwardResult Forwarding::result() {
     if (pumps_.valid()) {
-        return std::move(pumps_).operator co_await().await_resume();
-    }
-    if (error_) {
-        std::rethrow_exception(error_);
+        return std::move(pumps_).operator co_await().await_resume();  // the task's output
     }
     return result_of(*ring_, end_);  // the cancels still in flight name their states, not an fd
 }
@@ -706,16 +721,7 @@ bool Forwarding::poll(void* self, TaskHeader& task) noexcept {
 // on), true when the phase changed or something became ready meanwhile (go on).
 bool Forwarding::forward_some(TaskHeader& task) noexcept {
     Duplex& x = *ring_;
-    Step next = Step::kEnd;
-    try {
-        next = step(x, end_);
-    } catch (...) {
-        // A hand-off could not allocate its pump: end the connection as a reset, and let
-        // the awaiting coroutine see the exception once the other pump is stopped.
-        error_ = std::current_exception();
-        end_ = ForwardEnd::kReset;
-    }
-    switch (next) {
+    switch (step(x, end_)) {
         case Step::kWait:
             return poll_duplex(&x, task);
         case Step::kBackOff:
@@ -757,9 +763,9 @@ void Forwarding::end_forwarding() noexcept {
 
 bool Forwarding::pumps_joined(TaskHeader& task) noexcept {
     bool joined = true;
-    for (Direction* d : {&ring_->up, &ring_->down}) {
-        if (d->pump.valid()) {
-            TaskHeader* pump = d->pump.header();
+    for (JoinHandle<void>& handle : ring_->flow->pumps) {
+        if (handle.valid()) {
+            TaskHeader* pump = handle.header();
             joined = poll_or_register(
                              pump->join_waker(), task, [pump] { return pump->is_finished(); })
                     && joined;
@@ -769,7 +775,9 @@ bool Forwarding::pumps_joined(TaskHeader& task) noexcept {
 }
 
 Task<ForwardResult> forward_task(int client_fd, int backend_fd, ForwardOptions options) {
-    co_return co_await forward(client_fd, backend_fd, options);
+    Forwarding forwarding(client_fd, backend_fd, options);
+    co_await forwarding;
+    co_return forwarding.result();
 }
 
 }  // namespace ringlb::daemon

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-// forward(): relays bytes both ways between a client and a backend socket until both
+// Forwarding: relays bytes both ways between a client and a backend socket until both
 // directions have ended. Each direction takes the next received chunk, then sends until that
 // chunk is out; so a socket has at most one send in flight, order is kept, and a direction
 // holds at most a few chunks (backpressure: a slow reader stops the reads on the other side).
-// On the buffer ring both directions run in the awaiting coroutine's frame (forward() is an
-// awaitable, not a coroutine, on that path); the other paths run a pump task per direction. Chunks
+// On the buffer ring both directions run in the awaiting coroutine's frame (Forwarding is an
+// awaiter, not a coroutine, on that path); the other paths run a pump task per direction. Chunks
 // come from a multishot recv into the worker's buffer ring, or, as the fallback, from one recv at a
 // time into the direction's own buffer; or, with `splice`, they never reach userspace (socket ->
 // pipe -> socket). EOF is propagated as shutdown(SHUT_WR), so a half-closed connection keeps
@@ -17,7 +17,6 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <optional>
 
 #include "core/alarm.hpp"
@@ -39,8 +38,6 @@ struct ForwardOptions {
     /// held while a direction waits for data. Off, or on a worker without a ring: one
     /// buffer of buffer_bytes per direction, for the connection's lifetime.
     bool buffer_ring = true;
-    std::uint32_t max_queued = 4;      // ring buffers a direction may hold before it pauses
-    std::size_t buffer_bytes = 16384;  // per direction, without the ring
     /// Relay inside the kernel instead: socket -> pipe -> socket with splice (a pipe per
     /// direction, held only while data keeps coming), by splice(2) calls after a ring poll.
     /// splice(2) cannot take MSG_NOSIGNAL: the process must ignore SIGPIPE (ringlbd does).
@@ -48,10 +45,14 @@ struct ForwardOptions {
     /// Buffers first, as buffer_ring says; a direction that fills two ring buffers in a row
     /// stops its recv and splices from then on (bulk pays no copies; small messages no pipe).
     bool splice_auto = false;
+    std::uint32_t max_queued = 4;        // ring buffers a direction may hold before it pauses
+    std::uint32_t buffer_bytes = 16384;  // per direction, without the ring
     std::uint32_t splice_bytes = 65536;  // at most per splice (a pipe's default capacity)
     std::chrono::milliseconds idle{0};   // no byte either way for this long ends it; 0: never
     PerWorker<ForwardedBytes>* counters = nullptr;  // optional; must outlive the pumps
 };
+// Each proxied connection keeps a copy (the session's frame): 32 bytes, fields by size.
+static_assert(sizeof(ForwardOptions) == 32);
 
 enum class ForwardEnd {
     kClosed,  // both sides shut down their writing: a clean end
@@ -65,13 +66,14 @@ struct ForwardResult {
     std::uint64_t backend_to_client = 0;
 };
 
-/// `co_await forward(client_fd, backend_fd, options)` from a runtime task: forwards until both
-/// directions have ended. On the buffer ring it has no frame of its own: the state of both
+/// `Forwarding f(client_fd, backend_fd, options); co_await f;` from a runtime task, then
+/// `f.result()`: forwards until both directions have ended. The caller owns (and afterwards
+/// closes) both descriptors. On the buffer ring it has no frame of its own: the state of both
 /// directions lives in this awaiter, in the awaiting coroutine's frame, and each wake runs the
 /// directions' state machines in the awaiter's poll (TaskHeader::PollFn), without resuming a
 /// coroutine. An idle proxied connection thus keeps one frame (the session's), not two. On the
-/// other paths it awaits forward_by_pumps()' task. Neither copyable nor movable: construct it
-/// in the co_await expression (forward() returns it by guaranteed elision).
+/// other paths it awaits forward_by_pumps()' task. Neither copyable nor movable: a local of
+/// the awaiting coroutine.
 class [[nodiscard]] Forwarding {
 public:
     /// Picks the path on the calling worker: the ring, unless the options say otherwise or
@@ -83,9 +85,10 @@ public:
 
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> h) noexcept;
-    /// Rethrows what a direction's hand-off threw (std::bad_alloc); the directions were
-    /// stopped and joined first.
-    ForwardResult await_resume();
+    void await_resume() const noexcept {}
+    /// How it ended and the bytes moved. Once, after the await. (Not await_resume()'s value:
+    /// g++ would keep that in the awaiting frame too, 24 bytes per idle connection.)
+    ForwardResult result();
 
 private:
     enum class Phase : std::uint8_t {
@@ -102,21 +105,13 @@ private:
     std::optional<detail::Duplex> ring_;  // the ring path
     core::Task<ForwardResult> pumps_;     // the other paths
     core::Alarm back_off_;
-    std::exception_ptr error_;
     ForwardEnd end_ = ForwardEnd::kClosed;
     Phase phase_ = Phase::kForwarding;
     // SQEs on this run's ring before the run polled (see end_forwarding()).
     unsigned unsubmitted_before_ = 0;
 };
 
-/// Inside a runtime task: `co_await forward(...)`. The caller owns (and afterwards closes) both
-/// descriptors; `options` must outlive the await (a temporary in the same full expression
-/// does).
-inline Forwarding forward(int client_fd, int backend_fd, const ForwardOptions& options) {
-    return Forwarding(client_fd, backend_fd, options);
-}
-
-/// forward() as a task of its own, for spawn() (tests, benchmarks). `options` are copied.
+/// Forwarding as a task of its own, for spawn() (tests, benchmarks). `options` are copied.
 core::Task<ForwardResult> forward_task(int client_fd, int backend_fd, ForwardOptions options);
 
 /// SO_LINGER {on, 0}: the next close() sends a RST instead of a FIN.

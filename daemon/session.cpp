@@ -104,7 +104,7 @@ struct SessionParams {
     std::uint32_t retries = 0;
     std::chrono::milliseconds connect_timeout{0};
     std::chrono::milliseconds idle_timeout{0};
-    std::size_t buffer_bytes = 0;
+    std::uint32_t buffer_bytes = 0;
     config::Splice splice = config::Splice::kOff;
     config::ProxySend send_header = config::ProxySend::kOff;
     bool expect_header = false;
@@ -133,9 +133,8 @@ SessionParams read_params(const ListenerState& listener, const SocketAddress& pe
 
 struct Connected {
     UniqueFd fd;
-    std::int64_t backend = -1;
-    BackendSlot slot;  // counted in the backend's active connections until the session ends
     bool queue_rejected = false;  // the pool's queue was full or the wait timed out
+    BackendSlot slot;  // counted in the backend's active connections until the session ends
 };
 
 // Every backend in service is at its max_connections: wait (bounded by queue_size and
@@ -187,7 +186,7 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
         if (pick < 0 && attempts == 0 && pool.queue_size() > 0 && pool.saturated()) {
             pick = co_await wait_in_queue(pool, client);
             if (pick < 0) {
-                co_return Connected{UniqueFd(), -1, {}, true};
+                co_return Connected{UniqueFd(), true, {}};
             }
         }
         if (pick < 0) {
@@ -227,7 +226,7 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
             pool.report_connect_success(static_cast<std::size_t>(pick));
             listener.stats->connect_duration.observe(Clock::now() - start);
             backend.state->connections.fetch_add(1, std::memory_order_relaxed);
-            co_return Connected{std::move(*sock), pick, std::move(slot)};
+            co_return Connected{std::move(*sock), false, std::move(slot)};
         }
         backend.state->count_connect_error(classify(r));
         pool.report_connect_failure(static_cast<std::size_t>(pick));
@@ -308,9 +307,9 @@ Ready make_ready(const SessionParams& params, Connected backend, ListenerState& 
     return Ready{
             params.pool,
             std::move(backend),
-            {.buffer_bytes = params.buffer_bytes,
-             .splice = params.splice == config::Splice::kOn,
+            {.splice = params.splice == config::Splice::kOn,
              .splice_auto = params.splice == config::Splice::kAuto,
+             .buffer_bytes = params.buffer_bytes,
              .idle = params.idle_timeout,
              .counters = &listener.bytes}};
 }
@@ -428,16 +427,19 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
     if (!co_await set_up(client.get(), *listener, ready)) {
         co_return;
     }
-    UniqueFd& backend = ready->backend.fd;
-    set_relay_options(backend.get());  // the client's socket inherited them from its listener
-    ResetUnlessFinished cut_short(client.get(), backend.get());  // after backend: runs first
-    const ForwardEnd end = (co_await forward(client.get(), backend.get(), ready->forward)).end;
+    // Every local that spans the co_await below is in the frame that each idle connection
+    // keeps: no alias of ready->backend.fd, no copy of forward()'s result.
+    set_relay_options(ready->backend.fd.get());  // the client's socket inherited them
+    ResetUnlessFinished cut_short(client.get(), ready->backend.fd.get());  // runs before closes
+    Forwarding forwarding(client.get(), ready->backend.fd.get(), ready->forward);
+    co_await forwarding;
     cut_short.finished();
-    after_forward(end, client.get(), backend.get(), ready->forward.idle);
+    after_forward(
+            forwarding.result().end, client.get(), ready->backend.fd.get(), ready->forward.idle);
     // Plain close(2), not IORING_OP_CLOSE: closing a socket never blocks here (a reset has
     // linger 0, and no other linger is set), and two ring round trips per connection cost
     // more than the system calls.
-    backend.reset();
+    ready->backend.fd.reset();
     client.reset();
     listener->stats->session_duration.observe(Clock::now() - start);
 }

@@ -25,7 +25,7 @@ constexpr unsigned kNoSuchRecvFlag = 1u << 15;
 }  // namespace
 
 // Every connection keeps two: the small fields go first, together, so that the state fits
-// 176 bytes (a 192-byte heap chunk).
+// 152 bytes (a 160-byte heap chunk). The buffer ring is the arming ring's (ring->buffers()).
 struct RecvStreamState : OpStateBase {
     int fd = -1;
     std::uint32_t max_queued = 4;
@@ -33,13 +33,14 @@ struct RecvStreamState : OpStateBase {
     std::atomic<std::uint32_t> queued{0};
     // Set by the consumer when it submits, cleared by the handler on the final CQE.
     std::atomic<bool> armed{false};
-    // The ring thread of the current arming only (handed over by `armed`), with `pool`.
+    // The ring thread of the current arming only (handed over by `armed`).
     bool pausing = false;  // we cancelled the recv because the queue was full
     bool bundled = false;  // armed as a recv bundle
-    BufferRing* pool = nullptr;
     detail::ChunkQueue queue;
+
+    BufferRing& pool() const noexcept { return *ring->buffers(); }
 };
-static_assert(sizeof(RecvStreamState) <= 160, "two per idle connection: keep it small");
+static_assert(sizeof(RecvStreamState) <= 152, "two per idle connection: keep it small");
 
 namespace detail {
 
@@ -58,8 +59,8 @@ void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
         // A bundle fills consecutive ring entries, each to its end but the last (the first
         // from where earlier recvs left it, when consumed incrementally).
         while (left > 0) {
-            const std::uint16_t bid = n == 0 ? first : s->pool->bundle_bid(first, n);
-            const std::uint32_t len = std::min(left, s->pool->room(bid));
+            const std::uint16_t bid = n == 0 ? first : s->pool().bundle_bid(first, n);
+            const std::uint32_t len = std::min(left, s->pool().room(bid));
             // A full buffer in the middle of a CQE: our offsets and the kernel's disagree
             // (lend() would also refuse it). Better stopped than spinning or lending garbage.
             RINGLB_CHECK(len > 0, "a received chunk in a buffer with no room left");
@@ -69,9 +70,9 @@ void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
             // received: a recv issued from io-wq (when the kernel cannot arm a poll) commits
             // the buffer's rest up front. No test forces that path: IOSQE_ASYNC on a multishot
             // recv still receives inline on 6.18.
-            const bool finished = s->pool->incremental() && !s->bundled
+            const bool finished = s->pool().incremental() && !s->bundled
                     && (cqe.flags & IORING_CQE_F_BUF_MORE) == 0;
-            s->queue.push(static_cast<std::int32_t>(len), s->pool->lend(bid, len, finished));
+            s->queue.push(static_cast<std::int32_t>(len), s->pool().lend(bid, len, finished));
             ++n;
         }
         // relaxed: a count for the pause decision; the queue itself carries the chunks.
@@ -82,15 +83,15 @@ void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
             s->ring->submit_now();
         }
     } else {
-        if ((cqe.flags & IORING_CQE_F_BUFFER) != 0 && !s->pool->incremental()) {
+        if ((cqe.flags & IORING_CQE_F_BUFFER) != 0 && !s->pool().incremental()) {
             // No data but a buffer was picked (an unlocked selection that failed): it is ours
             // to give back, or the ring would lose it for good. (Consumed incrementally, a
             // recv without data commits nothing: the buffer is still in the ring.)
             const auto bid = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-            (void)s->pool->lend(bid, 0);
+            (void)s->pool().lend(bid, 0);
         }
         if (cqe.res == -ENOBUFS) {
-            s->pool->count_empty();
+            s->pool().count_empty();
         }
         if (cqe.res == 0) {
             s->queue.push(0, Buffer{});  // EOF
@@ -101,7 +102,7 @@ void complete_recv_stream(void* target, const io_uring_cqe& cqe) noexcept {
         } else if (
                 cqe.res == -ENOBUFS
                 && (s->queued.load(std::memory_order_relaxed) >= s->max_queued
-                    || s->pool->starved())) {
+                    || s->pool().starved())) {
             // Not an error for the consumer, who sees the recv end (-EAGAIN) once its queue
             // is empty and arms it again: either this stream took the window itself (a plain
             // multishot drains its socket in one pass; its pause was coming anyway), or other
@@ -157,7 +158,6 @@ std::int32_t arm_unless_armed(RecvStreamState& s, Ring& ring, bool arm) noexcept
     }
     retain(&s);  // the kernel's reference, dropped by the final CQE
     s.ring = &ring;
-    s.pool = ring.buffers();
     if (ring.features().defer_taskrun) {
         io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
     } else {
@@ -172,7 +172,7 @@ std::int32_t arm_unless_armed(RecvStreamState& s, Ring& ring, bool arm) noexcept
     if (s.bundled) {
         sqe->ioprio |= IORING_RECVSEND_BUNDLE;
         // Caps one CQE's bundle (the kernel otherwise takes up to 256 buffers at once).
-        sqe->len = s.max_queued * s.pool->buffer_bytes();
+        sqe->len = s.max_queued * s.pool().buffer_bytes();
         if (ring.fault_bundles()) {
             sqe->ioprio |= kNoSuchRecvFlag;  // tests: the kernel rejects it (-EINVAL)
         }

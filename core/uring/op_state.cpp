@@ -4,7 +4,10 @@
 
 #include <liburing.h>
 
-#include <vector>
+#include <cstdlib>
+#include <new>
+
+#include "core/uring/state_cache.hpp"
 
 namespace ringlb::core {
 namespace {
@@ -17,42 +20,7 @@ constexpr bool kCountLive = true;
 #endif
 std::atomic<std::int64_t> g_live{0};
 
-/// Per-thread cache of recycled OpStates. OpStates are the runtime's kernel-visible memory:
-/// this is one of the few places that owns raw allocations.
-class OpStateCache {
-public:
-    static constexpr std::size_t kMaxCached = 4096;
-
-    OpStateCache() { free_.reserve(256); }
-    OpStateCache(const OpStateCache&) = delete;
-    OpStateCache& operator=(const OpStateCache&) = delete;
-    ~OpStateCache() {
-        for (OpState* op : free_) {
-            delete op;
-        }
-    }
-
-    OpState* take() {
-        if (free_.empty()) {
-            return new OpState();
-        }
-        OpState* op = free_.back();
-        free_.pop_back();
-        return op;
-    }
-    void give(OpState* op) noexcept {
-        if (free_.size() < kMaxCached) {
-            free_.push_back(op);  // capacity grows only up to kMaxCached; no throw in practice
-        } else {
-            delete op;
-        }
-    }
-
-private:
-    std::vector<OpState*> free_;
-};
-
-thread_local OpStateCache t_cache;
+thread_local detail::StateCache<OpState> t_cache;
 
 void reset(OpState& op) noexcept {
     op.done.store(false, std::memory_order_relaxed);
@@ -79,6 +47,24 @@ void finish_one(OpState* op) noexcept {
 
 }  // namespace
 
+void* OpStateBase::operator new(std::size_t n) {
+    // glibc's malloc (and the sanitizers') aligns to 16 on 64-bit targets; an allocator that
+    // aligns to 8 only gets an aligned allocation instead, rounded up to 16 bytes.
+    void* p = std::malloc(n);
+    if (p != nullptr && reinterpret_cast<std::uintptr_t>(p) % 16 != 0) {
+        std::free(p);
+        p = std::aligned_alloc(16, (n + 15) / 16 * 16);
+    }
+    if (p == nullptr) {
+        throw std::bad_alloc();
+    }
+    return p;
+}
+
+void OpStateBase::operator delete(void* p) noexcept {
+    std::free(p);
+}
+
 OpState* acquire_op_state() {
     OpState* op = t_cache.take();
     op->refs.store(1, std::memory_order_relaxed);
@@ -104,6 +90,9 @@ void release(OpStateBase* op) noexcept {
             return;
         case CompletionKind::kAcceptStream:
             detail::free_accept_stream_state(op);
+            return;
+        case CompletionKind::kTimer:
+            detail::recycle_timer_state(op);
             return;
         default:
             break;  // a pooled OpState

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "core/assert.hpp"
@@ -193,6 +194,16 @@ void Ring::submit_and_poll() noexcept {
     }
 }
 
+std::chrono::nanoseconds Ring::sleep_limit(std::chrono::nanoseconds limit) const noexcept {
+    const std::int64_t earliest = timers_.earliest();
+    if (earliest == TimerHeap::kNever) {
+        return limit;
+    }
+    const std::int64_t until = std::max<std::int64_t>(earliest - monotonic_now_ns(), 1);
+    return limit.count() > 0 ? std::min(limit, std::chrono::nanoseconds(until))
+                             : std::chrono::nanoseconds(until);
+}
+
 void Ring::submit_and_wait(std::chrono::nanoseconds timeout) noexcept {
     io_uring& r = impl_->ring;
     int n;
@@ -291,6 +302,11 @@ void Ring::submit_remote_cancels() noexcept {
 void Ring::prep_cancel(OpStateBase* op) noexcept {
     // Takes over one reference the caller holds: the cancel SQE's, dropped by its CQE
     // (complete_cancel), or the remote list's.
+    if (op->kind == CompletionKind::kTimer) {
+        timers_.cancel(static_cast<TimerState*>(op));  // ours: no SQE
+        release(op);
+        return;
+    }
     io_uring_sqe* sqe = get_sqe(1, true);
     if (sqe == nullptr) {
         // The ring is full: queue it as a remote request; the next loop iteration retries.
@@ -303,6 +319,10 @@ void Ring::prep_cancel(OpStateBase* op) noexcept {
 }
 
 void Ring::cancel_all() noexcept {
+    while (timers_.size() > 0) {
+        // Their tasks wake and, the runtime stopping, are cancelled instead of resumed.
+        (void)timers_.expire(TimerHeap::kNever);
+    }
     io_uring_sqe* sqe = get_sqe(1, true);
     if (sqe == nullptr) {
         return;  // retried by the caller's loop

@@ -23,6 +23,7 @@
 #include "core/result.hpp"
 #include "core/uring/buffer_ring.hpp"
 #include "core/uring/op_state.hpp"
+#include "core/uring/timer_heap.hpp"
 #include "core/uring/uring_compat.hpp"
 #include "core/uring/user_data.hpp"
 
@@ -102,8 +103,21 @@ public:
     bool has_remote_cancels() const noexcept {
         return remote_cancels_.load(std::memory_order_seq_cst) != nullptr;
     }
-    /// Cancels every operation in flight (shutdown). Owner only.
+    /// Cancels every operation in flight and every pending timer (shutdown). Owner only.
     void cancel_all() noexcept;
+
+    /// The ring's userspace timers (Alarm). Owner thread only; a timer is cancelled from any
+    /// thread with request_cancel().
+    TimerHeap& timers() noexcept { return timers_; }
+    /// Completes the timers that are due. Owner only; reads the clock only when one is pending.
+    void expire_timers() noexcept {
+        if (timers_.size() > 0) {
+            (void)timers_.expire(monotonic_now_ns());
+        }
+    }
+    /// How long the owner may sleep in submit_and_wait() before a timer is due: at most
+    /// `limit` (zero: no limit), at least 1 ns while a timer is pending.
+    std::chrono::nanoseconds sleep_limit(std::chrono::nanoseconds limit) const noexcept;
 
     /// Operations whose final CQE has not been reaped (the wake-up read included).
     std::uint32_t in_flight() const noexcept { return in_flight_; }
@@ -166,6 +180,7 @@ private:
     std::unique_ptr<Impl> impl_;
     std::uint32_t in_flight_ = 0;
     bool fault_bundles_ = false;
+    TimerHeap timers_;
     // Any thread (atomics).
     std::atomic<OpStateBase*> remote_cancels_{nullptr};
     RingStats stats_;

@@ -16,6 +16,9 @@ enum class CompletionKind : std::uint8_t {
     kCancel = 4,        // an ASYNC_CANCEL aimed at an operation (target: OpStateBase)
     kAcceptStream = 5,  // a multishot accept (target: AcceptStreamState)
     kRecvStream = 6,    // a multishot recv into the buffer ring (target: RecvStreamState)
+    // Never in a CQE: a userspace timer of its Ring's TimerHeap (TimerState). It is a kind
+    // so that cancels and release() can tell the state apart (OpStateBase::kind).
+    kTimer = 7,
 };
 
 inline constexpr unsigned kCompletionKinds = 16;
@@ -24,7 +27,7 @@ namespace user_data {
 
 inline constexpr std::uint64_t kKindMask = 0xF;
 
-/// \pre `target` is 16-byte aligned (OpStateBase, its subtypes and Worker are alignas(16)).
+/// \pre `target` is 16-byte aligned (OpStateBase's operator new; Worker is alignas(16)).
 inline std::uint64_t encode(CompletionKind kind, const void* target) noexcept {
     // NOLINTNEXTLINE(performance-no-int-to-ptr): user_data is the kernel's 64-bit cookie.
     return reinterpret_cast<std::uintptr_t>(target) | static_cast<std::uint64_t>(kind);

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
-// Alarm: rings when nobody sets the event; one timeout serves many event-woken waits (counted
-// in ring submissions); it still rings after waits the event ended; an armed alarm destroyed,
-// or destroyed by an aborted task, leaks nothing.
+// Alarm: rings when nobody sets the event; one timer serves many event-woken waits (counted
+// in ring submissions: none); it still rings after waits the event ended; an armed alarm
+// destroyed, or destroyed by an aborted task, leaks nothing; alarms armed on one worker and
+// dropped on another, while they ring, under stress (TSan).
 #include "core/alarm.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -17,6 +20,7 @@
 #include "core/timer.hpp"
 #include "core/uring/op_state.hpp"
 #include "core/uring/ring.hpp"
+#include "core/uring/timer_heap.hpp"
 #include "core/yield.hpp"
 #include "tests/support/loopback.hpp"
 
@@ -124,6 +128,7 @@ Task<void> arm_then_drop() {
 }
 
 TEST_P(AlarmModes, AnArmedAlarmDestroyedOrAbortedLeaksNothing) {
+    const std::int64_t timers_before = live_timer_states();
     const std::int64_t ops_before = live_op_states();
     const std::int64_t tasks_before = live_task_headers();
     {
@@ -137,9 +142,9 @@ TEST_P(AlarmModes, AnArmedAlarmDestroyedOrAbortedLeaksNothing) {
         ASSERT_TRUE(test::run_until([&] { return armed.load(); }));
         h.abort();  // the frame, and the alarm in it, go; its cancel goes to worker 1's ring
         h.header()->wait_finished();
-        if (ops_before >= 0) {
-            EXPECT_TRUE(test::run_until([&] { return live_op_states() == ops_before; }))
-                    << "cancelled alarms not freed: " << live_op_states() - ops_before;
+        if (timers_before >= 0) {
+            EXPECT_TRUE(test::run_until([&] { return live_timer_states() == timers_before; }))
+                    << "cancelled alarms not freed: " << live_timer_states() - timers_before;
         }
         const Clock::time_point start = Clock::now();
         rt->shutdown();
@@ -148,8 +153,79 @@ TEST_P(AlarmModes, AnArmedAlarmDestroyedOrAbortedLeaksNothing) {
     if (ops_before >= 0) {
         EXPECT_EQ(live_op_states(), ops_before);
     }
+    if (timers_before >= 0) {
+        EXPECT_EQ(live_timer_states(), timers_before);
+    }
     if (tasks_before >= 0) {
         EXPECT_EQ(live_task_headers(), tasks_before);
+    }
+}
+
+// One connection's idle check, many times over and raced: each task arms an alarm of 0 to
+// 2 ms on its worker and waits on it and on an event that a task on the other worker sets at
+// a random moment; half of them then yield (and may be stolen) before the alarm goes with
+// the frame. The other half are aborted by the test thread while armed. Every wait ends,
+// every timer is freed, whoever drops it and wherever it was armed.
+Task<void> race_one_alarm(Event* ev, std::uint32_t seed, std::atomic<int>* ended) {
+    Alarm alarm;
+    EXPECT_TRUE(alarm.arm(std::chrono::microseconds(seed % 2000)));
+    co_await alarm.wait(*ev);
+    if (seed % 2 == 0) {
+        co_await yield_now();
+    }
+    ended->fetch_add(1);
+}
+
+Task<void> set_after(Event* ev, std::uint32_t seed) {
+    for (std::uint32_t i = 0; i < seed % 4; ++i) {
+        co_await yield_now();
+    }
+    ev->set();
+}
+
+Task<void> hold_an_alarm() {
+    Alarm alarm;
+    EXPECT_TRUE(alarm.arm(1h));
+    Event never;
+    co_await alarm.wait(never);
+}
+
+TEST_P(AlarmModes, AlarmsArmedAndDroppedAcrossWorkersUnderStress) {
+    const std::int64_t timers_before = live_timer_states();
+    {
+        RINGLB_RUNTIME_OR_SKIP(rt, 2, GetParam());
+        constexpr int kTasks = 2000;
+        std::vector<std::unique_ptr<Event>> events;
+        std::vector<JoinHandle<void>> waits;
+        std::vector<JoinHandle<void>> held;
+        std::atomic<int> ended{0};
+        for (int i = 0; i < kTasks; ++i) {
+            const auto seed = static_cast<std::uint32_t>(i * 2654435761u);
+            events.push_back(std::make_unique<Event>());
+            waits.push_back(rt->spawn_on_worker(
+                    static_cast<std::uint32_t>(i % 2),
+                    race_one_alarm(events.back().get(), seed, &ended)));
+            waits.push_back(rt->spawn_on_worker(
+                    static_cast<std::uint32_t>((i + 1) % 2), set_after(events.back().get(), seed)));
+            if (i % 4 == 0) {
+                held.push_back(
+                        rt->spawn_on_worker(static_cast<std::uint32_t>(i % 2), hold_an_alarm()));
+            }
+        }
+        for (JoinHandle<void>& h : held) {
+            h.abort();  // from this thread: each alarm's cancel goes to its worker's ring
+        }
+        for (JoinHandle<void>& h : waits) {
+            h.header()->wait_finished();
+        }
+        for (JoinHandle<void>& h : held) {
+            h.header()->wait_finished();
+        }
+        EXPECT_EQ(ended.load(), kTasks) << "a wait on an alarm never ended";
+        if (timers_before >= 0) {
+            EXPECT_TRUE(test::run_until([&] { return live_timer_states() == timers_before; }))
+                    << "timers not freed: " << live_timer_states() - timers_before;
+        }
     }
 }
 

@@ -283,8 +283,10 @@ TEST_P(ForwardPaths, IdlenessEndsItAndTrafficDefersIt) {
 // is not (nothing has run it since).
 core::Task<std::pair<ForwardResult, std::int64_t>>
 forward_then_count_tasks(core::Runtime* rt, int client, int backend, ForwardOptions o) {
-    const ForwardResult r = co_await forward(client, backend, o);
-    co_return std::pair{r, rt->unfinished_tasks()};
+    Forwarding forwarding(client, backend, o);
+    co_await forwarding;
+    const std::int64_t unfinished = rt->unfinished_tasks();
+    co_return std::pair{forwarding.result(), unfinished};
 }
 
 // Bulk, then silence: on "auto" the bulk direction is handed to a splice pump, which is still
@@ -302,8 +304,8 @@ TEST_P(ForwardPaths, TheEndStopsAndJoinsThePumps) {
     std::uint16_t port = 0;
     listener_ = test::listen_loopback(8, &port);
     c_ = connect_through(listener_.get(), port);
-    auto forwarding = rt_->spawn(forward_then_count_tasks(
-            rt_.get(), c_.proxy_client.get(), c_.proxy_backend.get(), o));
+    auto forwarding = rt_->spawn(
+            forward_then_count_tasks(rt_.get(), c_.proxy_client.get(), c_.proxy_backend.get(), o));
     const std::string bulk = test::random_bytes(300000, 11);
     std::thread writer([&] {
         for (std::size_t off = 0; off < bulk.size();) {
