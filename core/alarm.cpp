@@ -3,6 +3,7 @@
 #include "core/alarm.hpp"
 
 #include <algorithm>
+#include <new>
 
 #include "core/assert.hpp"
 #include "core/task_header.hpp"
@@ -27,10 +28,20 @@ bool Alarm::arm(std::chrono::nanoseconds d) noexcept {
     }
     Ring* ring = Ring::current();
     RINGLB_CHECK(ring != nullptr, "Alarm armed outside a runtime task");
-    op_ = acquire_timer_state();  // our reference
-    op_->ring = ring;
-    op_->deadline_ns = monotonic_now_ns() + std::max<std::int64_t>(d.count(), 1);
-    ring->timers().add(op_);  // the heap's
+    TimerState* t = nullptr;
+    try {
+        t = acquire_timer_state();  // our reference
+        t->ring = ring;
+        t->deadline_ns = monotonic_now_ns() + std::max<std::int64_t>(d.count(), 1);
+        ring->timers().add(t);  // the heap's
+    } catch (const std::bad_alloc&) {
+        // Out of memory for the state or the heap's slot: not armed; the caller backs off.
+        if (t != nullptr) {
+            release(t);
+        }
+        return false;
+    }
+    op_ = t;
     return true;
 }
 

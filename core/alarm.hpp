@@ -21,12 +21,12 @@ public:
     Alarm() noexcept = default;
     Alarm(const Alarm&) = delete;
     Alarm& operator=(const Alarm&) = delete;
-    /// Cancels the timeout if it is still in flight (from any thread; it goes to its ring).
+    /// Cancels the timer if it is still pending (from any thread; it goes to its ring).
     ~Alarm();
 
     /// Arms the alarm to ring `d` from now, on the current worker's ring; an alarm already
-    /// armed is left as it is. True (the bool is for callers written when a full ring could
-    /// refuse it). Inside a runtime task.
+    /// armed is left as it is. False, and not armed, only when there is no memory for the
+    /// timer: the caller backs off and tries again. Inside a runtime task.
     bool arm(std::chrono::nanoseconds d) noexcept;
     bool armed() const noexcept { return op_ != nullptr; }
     /// True once the armed alarm has rung; it is disarmed then (arm() it again).

@@ -404,8 +404,8 @@ Task<ForwardResult> forward_by_pumps(int client_fd, int backend_fd, ForwardOptio
         // cancel per wait.
         (void)idle_check.take_ring();
         if (!idle_check.arm(std::chrono::nanoseconds(idle_ns - quiet))) {
-            // The ring is too full to arm it: let the worker reap, then look at the clock again
-            // (a full ring must not make us spin).
+            // No memory for the timer: let the worker run the others, then look at the clock
+            // again (exhaustion must not make us spin).
             co_await yield_now();
             continue;
         }
@@ -624,8 +624,8 @@ Step step(Duplex& x, ForwardEnd& end) {
             return Step::kEnd;
         }
         // One timer for the whole connection, re-armed only when it rings early (the
-        // connection was active meanwhile), never a timeout and its cancel per wait. A ring
-        // too full to arm it makes us back off, not spin.
+        // connection was active meanwhile), never a timer and its cancel per wait. No memory
+        // to arm it makes us back off, not spin.
         (void)x.idle_check.take_ring();
         pause = !x.idle_check.arm(std::chrono::nanoseconds(idle_ns - quiet)) || pause;
     }
@@ -657,7 +657,8 @@ void arm_reset_on_close(int fd) noexcept {
 // worker without a ring is handed to a buffered pump (advance()).
 Forwarding::Forwarding(int client_fd, int backend_fd, const ForwardOptions& options) {
     const Ring* ring = Ring::current();
-    if (options.splice || !options.buffer_ring || (ring != nullptr && ring->buffers() == nullptr)) {
+    RINGLB_CHECK(ring != nullptr, "Forwarding made outside a runtime task");
+    if (options.splice || !options.buffer_ring || ring->buffers() == nullptr) {
         pumps_ = forward_by_pumps(client_fd, backend_fd, options);
     } else {
         ring_.emplace(client_fd, backend_fd, options);
@@ -732,7 +733,7 @@ bool Forwarding::forward_some(TaskHeader& task) noexcept {
                 phase_ = Phase::kBackingOff;
                 return true;
             }
-            // Not even a timer fits: give the worker a turn to reap, then step again.
+            // No memory even for a timer: give the worker a turn, then step again.
             task.wake();  // RUNNING: run() reschedules us instead of idling
             if (Worker* w = Worker::current()) {
                 w->request_ring_turn();

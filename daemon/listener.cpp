@@ -30,7 +30,7 @@ constexpr int kAcceptsPerTurn = 16;
 
 Task<void> accept_loop(std::shared_ptr<ListenerState> listener, int socket) {
     AcceptStream accepts(socket);
-    int accepted_in_a_row = 0;
+    int accepted_since_turn = 0;
     bool warned_full = false;
     auto last_warning = std::chrono::steady_clock::time_point{};
     for (;;) {
@@ -57,8 +57,8 @@ Task<void> accept_loop(std::shared_ptr<ListenerState> listener, int socket) {
             listener->accepted.fetch_add(1, std::memory_order_relaxed);
             JoinHandle<void> session = spawn(proxy_session(std::move(client), listener));
             (void)session;  // detached: it ends with its connection
-            if (++accepted_in_a_row == kAcceptsPerTurn) {
-                accepted_in_a_row = 0;
+            if (++accepted_since_turn == kAcceptsPerTurn) {
+                accepted_since_turn = 0;
                 co_await yield_now();
             }
             continue;

@@ -433,9 +433,10 @@ Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listene
     ResetUnlessFinished cut_short(client.get(), ready->backend.fd.get());  // runs before closes
     Forwarding forwarding(client.get(), ready->backend.fd.get(), ready->forward);
     co_await forwarding;
-    cut_short.finished();
+    // result() rethrows what a pump path threw: then cut_short resets both sides.
     after_forward(
             forwarding.result().end, client.get(), ready->backend.fd.get(), ready->forward.idle);
+    cut_short.finished();
     // Plain close(2), not IORING_OP_CLOSE: closing a socket never blocks here (a reset has
     // linger 0, and no other linger is set), and two ring round trips per connection cost
     // more than the system calls.

@@ -4,6 +4,7 @@
 
 #include <liburing.h>
 
+#include <bit>
 #include <cstdlib>
 #include <new>
 
@@ -51,7 +52,7 @@ void* OpStateBase::operator new(std::size_t n) {
     // glibc's malloc (and the sanitizers') aligns to 16 on 64-bit targets; an allocator that
     // aligns to 8 only gets an aligned allocation instead, rounded up to 16 bytes.
     void* p = std::malloc(n);
-    if (p != nullptr && reinterpret_cast<std::uintptr_t>(p) % 16 != 0) {
+    if (p != nullptr && std::bit_cast<std::uintptr_t>(p) % 16 != 0) {
         std::free(p);
         p = std::aligned_alloc(16, (n + 15) / 16 * 16);
     }

@@ -46,8 +46,9 @@ struct OpStateBase {
     // On its Ring's remote-cancel list: it may be pushed only once (the list links through
     // next_cancel), however many threads ask for its cancellation meanwhile.
     std::atomic<bool> cancel_queued{false};
-    /// What this state is, set once at construction: kOneShot for a pooled OpState, or the
-    /// stream's kind (RecvStreamState, AcceptStreamState). Its SQE's user_data is
+    /// What this state is, set once at construction: kOneShot for a pooled OpState, the
+    /// stream's kind (RecvStreamState, AcceptStreamState), or kTimer (TimerState, which has no
+    /// SQE). An SQE's user_data is
     /// `user_data::encode(kind, this)` (submitted_user_data()), and release() frees it by it.
     CompletionKind kind = CompletionKind::kOneShot;
     AtomicWaker waker;

@@ -27,6 +27,16 @@ Ring::~Ring() {
     if (t_ring == this) {
         t_ring = nullptr;
     }
+    // Cancels queued by other threads after the owner's last look (a timer's, whose task
+    // finished elsewhere as the worker stopped): the list's references go. A timer still in
+    // the heap loses the heap's reference with it.
+    OpStateBase* list = remote_cancels_.exchange(nullptr, std::memory_order_acquire);
+    while (list != nullptr) {
+        OpStateBase* next = list->next_cancel;
+        list->next_cancel = nullptr;
+        release(list);
+        list = next;
+    }
     io_uring_queue_exit(&impl_->ring);
     if (buffers_ != nullptr) {
         buffers_->orphan();
@@ -319,10 +329,8 @@ void Ring::prep_cancel(OpStateBase* op) noexcept {
 }
 
 void Ring::cancel_all() noexcept {
-    while (timers_.size() > 0) {
-        // Their tasks wake and, the runtime stopping, are cancelled instead of resumed.
-        (void)timers_.expire(TimerHeap::kNever);
-    }
+    // Their tasks wake and, the runtime stopping, are cancelled instead of resumed.
+    timers_.cancel_all();
     io_uring_sqe* sqe = get_sqe(1, true);
     if (sqe == nullptr) {
         return;  // retried by the caller's loop

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <new>
 #include <vector>
 
 namespace ringlb::core::detail {
@@ -34,10 +35,14 @@ public:
     }
     void give(State* s) noexcept {
         if (free_.size() < kMaxCached) {
-            free_.push_back(s);  // capacity grows only up to kMaxCached; no throw in practice
-        } else {
-            delete s;
+            try {
+                free_.push_back(s);  // grows only up to kMaxCached
+                return;
+            } catch (const std::bad_alloc&) {
+                // No memory to cache it: free it instead.
+            }
         }
+        delete s;
     }
 
 private:

@@ -74,8 +74,8 @@ TimerHeap::~TimerHeap() {
 }
 
 void TimerHeap::add(TimerState* t) {
-    retain(t);  // the heap's
-    heap_.push_back(t);
+    heap_.push_back(t);  // first: if it throws, nothing changed
+    retain(t);           // the heap's
     place(heap_.size() - 1, t);
     sift_up(heap_.size() - 1);
 }
@@ -96,6 +96,14 @@ unsigned TimerHeap::expire(std::int64_t now_ns) noexcept {
         ++n;
     }
     return n;
+}
+
+void TimerHeap::cancel_all() noexcept {
+    while (!heap_.empty()) {
+        TimerState* t = heap_.back();
+        heap_.pop_back();
+        complete(t, -ECANCELED);
+    }
 }
 
 void TimerHeap::remove_at(std::size_t i) noexcept {

@@ -54,6 +54,8 @@ public:
     void cancel(TimerState* t) noexcept;
     /// Completes every timer due at `now_ns` (res -ETIME); returns how many.
     unsigned expire(std::int64_t now_ns) noexcept;
+    /// Completes every pending timer as cancelled (shutdown).
+    void cancel_all() noexcept;
     /// The earliest pending deadline, or kNever.
     std::int64_t earliest() const noexcept {
         return heap_.empty() ? kNever : heap_.front()->deadline_ns;

@@ -6,6 +6,7 @@
 #include <liburing.h>
 
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <vector>
@@ -54,10 +55,10 @@ TEST(UserData, EveryStateIs16ByteAligned) {
     for (int i = 0; i < 64; ++i) {
         ops.push_back(acquire_op_state());
         timers.push_back(acquire_timer_state());
-        EXPECT_EQ(reinterpret_cast<std::uintptr_t>(ops.back()) % 16, 0u);
-        EXPECT_EQ(reinterpret_cast<std::uintptr_t>(timers.back()) % 16, 0u);
+        EXPECT_EQ(std::bit_cast<std::uintptr_t>(ops.back()) % 16, 0u);
+        EXPECT_EQ(std::bit_cast<std::uintptr_t>(timers.back()) % 16, 0u);
         auto* odd = new OpStateBase();  // 64 bytes: any size keeps the alignment
-        EXPECT_EQ(reinterpret_cast<std::uintptr_t>(odd) % 16, 0u);
+        EXPECT_EQ(std::bit_cast<std::uintptr_t>(odd) % 16, 0u);
         delete odd;
     }
     for (OpState* op : ops) {

@@ -102,6 +102,21 @@ TEST(TimerHeap, ACancelTakesOutOnlyTheTimerItNames) {
     }
 }
 
+// Shutdown: every pending timer completes as cancelled, however far its deadline.
+TEST(TimerHeap, CancelAllCompletesEveryTimerAsCancelled) {
+    TimerHeap heap;
+    std::vector<TimerState*> timers = add_shuffled(heap, 100, 4);
+    EXPECT_EQ(heap.expire(10), 10u);
+    heap.cancel_all();
+    EXPECT_EQ(heap.size(), 0u);
+    EXPECT_EQ(heap.earliest(), TimerHeap::kNever);
+    for (TimerState* t : timers) {
+        EXPECT_TRUE(completed(t));
+        EXPECT_EQ(t->res, t->deadline_ns <= 10 ? -ETIME : -ECANCELED);
+        release(t);
+    }
+}
+
 // The heap's own reference keeps a timer whose owner let go; the heap's end drops it.
 TEST(TimerHeap, AnAbandonedTimerIsFreedByTheHeap) {
     const std::int64_t live_before = live_timer_states();
