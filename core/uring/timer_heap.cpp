@@ -83,7 +83,12 @@ void TimerHeap::add(TimerState* t) {
 void TimerHeap::cancel(TimerState* t) noexcept {
     if (pending(t)) {
         remove_at(t->slot);
-        complete(t, -ECANCELED);
+        // Only its owner cancels a timer, as it lets go of it (~Alarm): nobody waits on it
+        // any more, so its waker is dropped, not woken (a wake would reschedule that task).
+        Waker unused = t->waker.take();
+        t->res = -ECANCELED;
+        t->done.store(true, std::memory_order_release);
+        release(t);  // the heap's reference
     }
 }
 

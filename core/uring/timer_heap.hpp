@@ -11,7 +11,8 @@
 // and, while pending, by the heap. Cancelling from another thread goes through the ring's
 // remote-cancel list like any operation's cancel (Ring::request_cancel); the ring's thread
 // then takes it out of the heap. Either way it completes once: res -ETIME when it rang,
-// -ECANCELED when it was cancelled; `done` is release-stored and the waker woken.
+// -ECANCELED when it was cancelled; `done` is release-stored and the waker woken (not when its
+// owner cancelled it).
 #pragma once
 
 #include <cstdint>
@@ -50,7 +51,8 @@ public:
 
     /// Adds `t` (deadline_ns set), taking one more reference: the heap's.
     void add(TimerState* t);
-    /// Completes `t` as cancelled if it is still pending; nothing otherwise.
+    /// Completes `t` as cancelled, without waking its waker (the owner is letting go of it),
+    /// if it is still pending; nothing otherwise.
     void cancel(TimerState* t) noexcept;
     /// Completes every timer due at `now_ns` (res -ETIME); returns how many.
     unsigned expire(std::int64_t now_ns) noexcept;
