@@ -508,7 +508,11 @@ bool advance(Duplex& x, Direction& d) {
                 x.touch();  // a slow reader that takes part of a chunk is not idle
             }
             if (d.sent < d.size) {
-                return !d.send.start(d.to, d.chunk, d.sent, d.size - d.sent);
+                // The peer's FIN already follows this chunk: its shutdown comes right after the
+                // send, so the bytes wait for it in the socket (MSG_MORE) and both leave in one
+                // segment, one packet fewer for each side to process (a reply and its close).
+                return !d.send.start(
+                        d.to, d.chunk, d.sent, d.size - d.sent, d.stream.eof_is_next());
             }
             chunk_sent(x, d);
             continue;

@@ -2,8 +2,10 @@
 // proxy_session(): connect with retries, forward, close (a reset propagated as a reset).
 #include "daemon/session.hpp"
 
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -175,8 +177,13 @@ Task<std::int64_t> wait_in_queue(const Pool& pool, const SocketAddress& client) 
 }
 
 // Picks and connects, retrying the next backend; fd invalid when every attempt failed.
-Task<Connected>
-connect_backend(const SessionParams& params, ListenerState& listener, const SocketAddress& client) {
+// `bytes_first`: bytes wait to go to the backend as soon as it is connected (see
+// defer_handshake_ack()).
+Task<Connected> connect_backend(
+        const SessionParams& params,
+        ListenerState& listener,
+        const SocketAddress& client,
+        bool bytes_first) {
     const Pool& pool = *params.pool;
     constexpr std::size_t kMaxTried = 11;  // retries <= 10 (config/json.cpp)
     std::array<std::uint32_t, kMaxTried> tried{};
@@ -202,6 +209,9 @@ connect_backend(const SessionParams& params, ListenerState& listener, const Sock
                     pool.name().c_str(),
                     sock.error().message().c_str());
             break;
+        }
+        if (bytes_first) {
+            defer_handshake_ack(sock->get());
         }
         BackendSlot slot(*backend.state);
         const Clock::time_point start = Clock::now();
@@ -358,7 +368,10 @@ Task<bool> set_up_with_proxy_protocol(
             carried_destination = received.header.destination;
         }
     }
-    Connected backend = co_await connect_backend(params, listener, origin);
+    // Our header, the payload that came with the client's, or the client's first bytes.
+    const bool bytes_first = params.send_header != config::ProxySend::kOff
+            || received.leftover_bytes > 0 || has_bytes_waiting(client);
+    Connected backend = co_await connect_backend(params, listener, origin, bytes_first);
     if (!connected(backend, params, listener, origin)) {
         co_return false;
     }
@@ -390,7 +403,8 @@ Task<bool> set_up(int client, ListenerState& listener, std::optional<Ready>& rea
     if (start->params.expect_header || start->params.send_header != config::ProxySend::kOff) {
         co_return co_await set_up_with_proxy_protocol(client, listener, *start, ready);
     }
-    Connected backend = co_await connect_backend(start->params, listener, start->peer);
+    Connected backend = co_await connect_backend(
+            start->params, listener, start->peer, has_bytes_waiting(client));
     if (!connected(backend, start->params, listener, start->peer)) {
         co_return false;
     }
@@ -418,6 +432,17 @@ void set_relay_options(int fd) noexcept {
     const int on = 1;
     (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     (void)::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+}
+
+bool has_bytes_waiting(int fd) noexcept {
+    int n = 0;
+    return ::ioctl(fd, SIOCINQ, &n) == 0 && n > 0;
+}
+
+void defer_handshake_ack(int fd) noexcept {
+    const int off = 0;
+    // Best effort: where the kernel refuses, the ACK just goes alone, as without this call.
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
 }
 
 Task<void> proxy_session(UniqueFd client, std::shared_ptr<ListenerState> listener) {

@@ -19,6 +19,16 @@ struct ListenerState;
 /// connection), and on each backend socket.
 void set_relay_options(int fd) noexcept;
 
+/// True when bytes the peer sent wait unread in `fd` (SIOCINQ); false when none, or on an error.
+bool has_bytes_waiting(int fd) noexcept;
+
+/// For a backend socket before its connect, when bytes are ready to go the moment it connects:
+/// the handshake's last ACK then waits for them (TCP_QUICKACK off) and leaves in their segment,
+/// one packet fewer for both sides (HAProxy's `option tcp-smart-connect`). Only then: with
+/// nothing to send, a backend that speaks first would wait for the ACK's delayed-ACK timer
+/// (200 ms) before its accept() returns.
+void defer_handshake_ack(int fd) noexcept;
+
 /// \pre the caller counted this session in `listener->active`; the session uncounts it.
 core::Task<void> proxy_session(core::UniqueFd client, std::shared_ptr<ListenerState> listener);
 

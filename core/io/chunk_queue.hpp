@@ -56,6 +56,13 @@ public:
         return head_->next.load(std::memory_order_acquire) != nullptr;
     }
 
+    /// Consumer: true when the chunk pop() will return next is EOF (res 0), already queued.
+    bool eof_is_next() const noexcept {
+        // acquire: pairs with the release store in push(), as in has_items().
+        const Node* next = head_->next.load(std::memory_order_acquire);
+        return next != nullptr && next->chunk.res == 0;
+    }
+
     /// Consumer. \pre has_items().
     Chunk pop() noexcept {
         Node* next = head_->next.load(std::memory_order_acquire);

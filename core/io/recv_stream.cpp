@@ -270,6 +270,10 @@ std::optional<Received> RecvStream::poll_next(bool arm) noexcept {
     return std::nullopt;
 }
 
+bool RecvStream::eof_is_next() const noexcept {
+    return state_->queue.eof_is_next();
+}
+
 bool RecvStream::ready_or_register(TaskHeader& task) noexcept {
     return stream_poll(state_, task);
 }

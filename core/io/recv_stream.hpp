@@ -66,6 +66,10 @@ public:
     /// than this stream at once (until_ready()): what the awaited op would return, or nothing
     /// yet; then wait until ready_or_register() says so and call again. Inside a runtime task.
     std::optional<Received> poll_next(bool arm) noexcept;
+    /// True when the next chunk poll_next() returns is EOF and is already here: the peer has
+    /// closed after what was taken so far. A sender can then let its last bytes wait for the
+    /// FIN (MSG_MORE) so that both leave in one segment. Inside a runtime task.
+    bool eof_is_next() const noexcept;
     /// True when poll_next() has something to say (or would arm the recv again); otherwise
     /// registers `task`'s waker with the stream and checks again.
     bool ready_or_register(TaskHeader& task) noexcept;

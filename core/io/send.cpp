@@ -18,7 +18,7 @@ namespace detail {
 void prep_send(io_uring_sqe* sqe, OpState* op, const void* spec) noexcept {
     const auto* s = static_cast<const SendSpec*>(spec);
     RINGLB_ASSERT(s->offset + s->len <= op->buf.size());
-    io_uring_prep_send(sqe, s->fd, op->buf.data() + s->offset, s->len, MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, s->fd, op->buf.data() + s->offset, s->len, MSG_NOSIGNAL | s->flags);
 }
 
 }  // namespace detail
@@ -29,11 +29,12 @@ SendInFlight::~SendInFlight() {
     }
 }
 
-bool SendInFlight::start(int fd, Buffer& buf, std::size_t offset, std::size_t len) noexcept {
+bool SendInFlight::start(
+        int fd, Buffer& buf, std::size_t offset, std::size_t len, bool more) noexcept {
     RINGLB_ASSERT(op_ == nullptr);
     Ring* ring = Ring::current();
     RINGLB_CHECK(ring != nullptr, "send started outside a runtime task");
-    const detail::SendSpec spec{fd, offset, len};
+    const detail::SendSpec spec{fd, more ? MSG_MORE : 0, offset, len};
     op_ = detail::start_one_shot(*ring, &detail::prep_send, &spec, buf, Deadline{});
     return op_ != nullptr;
 }

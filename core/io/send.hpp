@@ -20,6 +20,7 @@ namespace detail {
 /// What a send's SQE needs besides its buffer.
 struct SendSpec {
     int fd;
+    int flags;  // besides MSG_NOSIGNAL
     std::size_t offset;
     std::size_t len;
 };
@@ -30,7 +31,7 @@ void prep_send(io_uring_sqe* sqe, OpState* op, const void* spec) noexcept;
 class [[nodiscard]] SendOp : public detail::OneShotAwaiter {
 public:
     SendOp(int fd, Buffer buf, std::size_t offset, std::size_t len, Deadline deadline) noexcept
-            : OneShotAwaiter(deadline), spec_{fd, offset, len} {
+            : OneShotAwaiter(deadline), spec_{fd, 0, offset, len} {
         buffer_ = std::move(buf);
     }
     bool await_suspend(std::coroutine_handle<> h) noexcept {
@@ -54,8 +55,11 @@ public:
 
     /// Starts sending bytes [`offset`, `offset` + `len`) of `buf`, on the current worker's
     /// ring; `buf` is lent to the kernel (moved from). False when the ring has no room
-    /// (-EBUSY): nothing started and `buf` untouched. \pre !active(); inside a runtime task.
-    bool start(int fd, Buffer& buf, std::size_t offset, std::size_t len) noexcept;
+    /// (-EBUSY): nothing started and `buf` untouched. `more` (MSG_MORE): the caller's next
+    /// move on `fd` follows at once (a shutdown), so the bytes may wait for it in the socket
+    /// and leave in one segment with it. \pre !active(); inside a runtime task.
+    bool
+    start(int fd, Buffer& buf, std::size_t offset, std::size_t len, bool more = false) noexcept;
     /// Between start() and take().
     bool active() const noexcept { return op_ != nullptr; }
     /// True once the send completed; otherwise registers `task`'s waker with it and checks

@@ -306,6 +306,81 @@ class HalfCloseAndReset(unittest.TestCase):
                 self.assertEqual(outcome, {"reset": True})
 
 
+def segments_in(sock):
+    """TCP segments `sock` has received so far, SYN-ACK or SYN included (struct tcp_info's
+    tcpi_segs_in, Linux 4.2 or later)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
+    return struct.unpack_from("I", info, 140)[0]
+
+
+class FewerPackets(unittest.TestCase):
+    """Each packet on a connection costs both ends a pass through the TCP stack: ringlbd saves
+    two per short connection where the bytes allow it, and must not delay anything doing so."""
+
+    def test_a_reply_and_the_close_behind_it_arrive_in_one_segment(self):
+        # A backend that speaks first and closes at once: the client should see the SYN-ACK,
+        # then one segment with the greeting and the FIN (MSG_MORE, then the shutdown).
+        def greet_and_close(conn, backend):
+            conn.sendall(b"220 ready\r\n")
+        counts, waits = [], []
+        with Backend(greet_and_close) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg):
+                for _ in range(10):
+                    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                        start = time.monotonic()
+                        self.assertEqual(recv_all(s), b"220 ready\r\n")
+                        waits.append(time.monotonic() - start)
+                        counts.append(segments_in(s))
+        # Nothing waits for a timer: a delayed ACK or an unpushed segment takes 200 ms or more.
+        self.assertLess(min(waits), 0.1, waits)
+        if IO_MODE in ("no_ring", "splice"):
+            return  # the pump paths send the FIN on its own
+        # Some FINs come too late to be queued behind the greeting; most do not.
+        merged = counts.count(2)
+        self.assertGreaterEqual(merged, 5, f"segments each client received: {counts}")
+
+    def test_the_handshake_ack_leaves_with_the_first_request(self):
+        # The client's request waits in its socket when ringlbd connects: the backend should
+        # get its SYN, then one segment with the handshake's ACK and the request.
+        counts = []
+
+        def read_request(conn, backend):
+            data = conn.recv(100)
+            counts.append(segments_in(conn))
+            conn.sendall(b"ok " + data)
+        with Backend(read_request) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg):
+                for _ in range(10):
+                    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                        s.sendall(b"GET /")
+                        self.assertEqual(recv_all(s), b"ok GET /")
+        # A client slower to send than ringlbd to connect gets the ACK on its own.
+        self.assertGreaterEqual(counts.count(2), 5, f"segments each backend received: {counts}")
+
+    def test_a_backend_that_speaks_first_is_not_kept_waiting(self):
+        # No client bytes: the handshake's ACK must go at once, or the backend's accept()
+        # waits 200 ms for the delayed-ACK timer.
+        accepted = []
+
+        def note_accept(conn, backend):
+            accepted.append(time.monotonic())
+            conn.sendall(b"hi")
+            conn.recv(10)
+        with Backend(note_accept) as be:
+            cfg, port = proxy_config([be.port])
+            with Daemon(cfg):
+                waits = []
+                for i in range(5):
+                    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                        start = time.monotonic()
+                        self.assertEqual(s.recv(10), b"hi")
+                        self.assertTrue(wait_until(lambda: len(accepted) == i + 1))
+                        waits.append(accepted[i] - start)
+        self.assertLess(min(waits), 0.1, waits)
+
+
 class Backpressure(unittest.TestCase):
     def test_slow_reader_keeps_daemon_memory_bounded(self):
         total = 256 * MiB

@@ -299,6 +299,66 @@ TEST_P(StreamModes, StopAndDrainHandTheSocketOverWithEveryByteInOrder) {
     }));
 }
 
+// Reads `total` bytes, then EOF, checking eof_is_next() before every chunk: true only when
+// the chunk that comes next is the EOF, since a sender trusts it to hold its last bytes back
+// for the FIN (MSG_MORE). `end_seen_coming`: whether it said so before the EOF was taken.
+Task<std::string> read_watching_for_the_end(int fd, std::size_t total, bool* end_seen_coming) {
+    // Room for every chunk of the test's payloads: a paused recv (max_queued reached) would
+    // see the FIN only when next() arms it again.
+    RecvStream stream(fd, 16);
+    std::string got;
+    for (;;) {
+        if (got.size() == total) {
+            // Everything is here: the FIN, already written, is queued or on its way.
+            for (int i = 0; i < 1000 && !stream.eof_is_next(); ++i) {
+                co_await yield_now();
+            }
+        }
+        const bool said_end = stream.eof_is_next();
+        Received r = co_await stream.next();
+        if (!r.n) {
+            if (r.n.is(std::errc::resource_unavailable_try_again)) {
+                continue;
+            }
+            co_return "error: " + r.n.error().message();
+        }
+        if (said_end && r.n.value() != 0) {
+            co_return std::string("error: eof_is_next() was true, then data came");
+        }
+        if (r.n.value() == 0) {
+            *end_seen_coming = said_end;
+            co_return got;
+        }
+        got.append(reinterpret_cast<const char*>(r.buf.data()), r.buf.size());
+    }
+}
+
+// The peer writes and closes before the reader starts, so its bytes and its FIN wait together.
+// With the multishot recv (DEFER_TASKRUN) the FIN is queued behind the last chunk, and
+// eof_is_next() says so before it is taken; with a recv armed per next() it cannot know.
+TEST_P(StreamModes, EofIsNextOnlyWhenTheFinIsQueuedBehindTheLastChunk) {
+    auto rt = stream_runtime(1, GetParam());
+    if (!rt) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    for (const std::size_t size : {std::size_t{5}, std::size_t{6000}, std::size_t{20000}}) {
+        UniqueFd a;
+        UniqueFd b;
+        test::unix_stream_pair(a, b);
+        const std::string payload = test::random_bytes(size, size);
+        ASSERT_EQ(::write(b.get(), payload.data(), payload.size()), ssize_t(payload.size()));
+        ::shutdown(b.get(), SHUT_WR);
+        bool end_seen_coming = false;
+        JoinResult<std::string> got =
+                rt->block_on(read_watching_for_the_end(a.get(), size, &end_seen_coming));
+        ASSERT_TRUE(got.has_value());
+        ASSERT_EQ(*got, payload) << got->substr(0, 80);
+        if (GetParam().defer) {
+            EXPECT_TRUE(end_seen_coming) << size << " bytes";
+        }
+    }
+}
+
 // Kernels 6.10 to 6.14 take recv bundles but answer -EINVAL to a capped one: the ring must
 // stop using bundles and the stream must go on without them, losing nothing. Forced here with
 // a flag the kernel rejects in the same way.
