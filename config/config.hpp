@@ -89,6 +89,9 @@ struct Listener {
     /// buffers, a pipe per direction while data flows: always, or (auto) once a direction
     /// fills two buffers in a row.
     Splice splice = Splice::kAuto;
+    /// Capacity of a splicing direction's pipe (F_SETPIPE_SZ; the kernel rounds it up to a
+    /// power-of-two number of pages). Larger pipes move bulk in fewer, larger splices.
+    std::uint32_t pipe_bytes = 1024 * 1024;
     Timeouts timeouts;
     ProxyProtocol proxy_protocol;
 };

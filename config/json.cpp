@@ -228,6 +228,7 @@ void read_listener(Reader& r, const json& j, const std::string& path, Config& ou
                  "retries",
                  "buffer_bytes",
                  "splice",
+                 "pipe_bytes",
                  "timeouts",
                  "proxy_protocol"})) {
         return;
@@ -254,6 +255,8 @@ void read_listener(Reader& r, const json& j, const std::string& path, Config& ou
     l.max_connections = r.uint(j, path, "max_connections", 1, 10'000'000, l.max_connections);
     l.retries = r.uint(j, path, "retries", 0, 10, l.retries);
     l.buffer_bytes = r.uint(j, path, "buffer_bytes", 1024, 16 * 1024 * 1024, l.buffer_bytes);
+    // Up to the kernel's default pipe-max-size: beyond it an unprivileged ringlbd is refused.
+    l.pipe_bytes = r.uint(j, path, "pipe_bytes", 4096, 1024 * 1024, l.pipe_bytes);
     if (const auto it = j.find("splice"); it != j.end()) {
         if (it->is_boolean()) {
             l.splice = it->get<bool>() ? Splice::kOn : Splice::kOff;

@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <memory>
 #include <new>
 #include <optional>
+#include <utility>
 
 #include "core/alarm.hpp"
 #include "core/buffer.hpp"
@@ -105,24 +107,77 @@ using detail::Direction;
 using detail::Duplex;
 using detail::Flow;
 
-// A splice pump's pipe: descriptors only while data keeps coming (see splice_pump()).
+constexpr std::uint32_t kDefaultPipeBytes = 65536;  // the kernel's, 16 pages
+
+// A splicing direction's pipe: held only while data keeps coming (see splice_relay()).
 struct Pipe {
-    UniqueFd out;  // read end
-    UniqueFd in;   // write end
-    bool open() noexcept {
+    UniqueFd out;            // read end
+    UniqueFd in;             // write end
+    std::uint32_t bytes{0};  // the capacity asked for
+
+    /// A spare pipe of this thread's, or a new one. False without descriptors for one.
+    /// `want`: its capacity, where the kernel allows it.
+    bool open(std::uint32_t want) noexcept;
+    /// Gives the pipe to this thread's spares, or closes it if they are full. \pre it is empty.
+    void put_away() noexcept;
+    void close() noexcept {
+        out.reset();
+        in.reset();
+    }
+};
+
+// Empty pipes between bursts, per thread: a direction whose socket runs dry puts its pipe here
+// and the next burst on this thread takes it, instead of a pipe2(), an F_SETPIPE_SZ (which
+// allocates the pipe's slots) and two close() per burst. Bulk in 1 MiB pipes runs dry about
+// every 1 MB. Few: each holds two descriptors.
+class SparePipes {
+public:
+    bool take(Pipe& p) noexcept {
+        if (count_ == 0) {
+            return false;
+        }
+        p = std::move(pipes_[--count_]);
+        return true;
+    }
+    bool keep(Pipe& p) noexcept {
+        if (count_ == pipes_.size()) {
+            return false;
+        }
+        pipes_[count_++] = std::move(p);
+        return true;
+    }
+
+private:
+    std::array<Pipe, 4> pipes_;
+    std::size_t count_ = 0;
+};
+
+thread_local SparePipes spare_pipes;
+
+bool Pipe::open(std::uint32_t want) noexcept {
+    if (!spare_pipes.take(*this)) {
         int fds[2];
         if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
             return false;
         }
         out.reset(fds[0]);
         in.reset(fds[1]);
-        return true;
+        bytes = kDefaultPipeBytes;
     }
-    void close() noexcept {
-        out.reset();
-        in.reset();
+    if (bytes != want) {
+        // Best effort: refused (a hard limit on pipe pages, a lower pipe-max-size), the pipe
+        // keeps its capacity and splices move less each; nothing else changes.
+        (void)::fcntl(in.get(), F_SETPIPE_SZ, static_cast<int>(want));
+        bytes = want;
     }
-};
+    return true;
+}
+
+void Pipe::put_away() noexcept {
+    if (out && !spare_pipes.keep(*this)) {
+        close();
+    }
+}
 
 // Reports a pump's end to its Flow however the pump ends: returning, or its frame destroyed
 // by abort or runtime shutdown (then its owner must still wake to finish).
@@ -263,7 +318,7 @@ Task<bool> splice_relay(
     constexpr unsigned kChunksPerTurn = 8;
     Pipe pipe;
     for (;;) {
-        pipe.close();
+        pipe.put_away();
         IoResult ready = co_await poll(from, POLLIN | POLLRDHUP);
         if (!ready) {
             if (ready.is(std::errc::device_or_resource_busy)) {
@@ -277,10 +332,10 @@ Task<bool> splice_relay(
         //    may be in the same place and only a session that finishes frees descriptors;
         //  - readable, yet splice finds nothing: TCP urgent data, which splice stops at and
         //    poll keeps reporting (a recv steps over it). Polling again would spin.
-        bool through_buffer = !pipe.open();
+        bool through_buffer = !pipe.open(options.pipe_bytes);
         for (unsigned chunks = 0; !through_buffer; ++chunks) {
             const ssize_t in =
-                    ::splice(from, nullptr, pipe.in.get(), nullptr, options.splice_bytes, kFlags);
+                    ::splice(from, nullptr, pipe.in.get(), nullptr, options.pipe_bytes, kFlags);
             if (in < 0) {
                 if (errno == EINTR) {
                     continue;
@@ -323,7 +378,7 @@ Task<bool> splice_relay(
             }
         }
         if (through_buffer) {
-            pipe.close();
+            pipe.put_away();
             const std::int64_t moved =
                     co_await relay_buffered_chunk(from, to, options.buffer_bytes);
             if (moved <= 0) {

@@ -47,7 +47,7 @@ struct ForwardOptions {
     bool splice_auto = false;
     std::uint32_t max_queued = 4;        // ring buffers a direction may hold before it pauses
     std::uint32_t buffer_bytes = 16384;  // per direction, without the ring
-    std::uint32_t splice_bytes = 65536;  // at most per splice (a pipe's default capacity)
+    std::uint32_t pipe_bytes = 65536;    // a splicing direction's pipe capacity (F_SETPIPE_SZ)
     std::chrono::milliseconds idle{0};   // no byte either way for this long ends it; 0: never
     PerWorker<ForwardedBytes>* counters = nullptr;  // optional; must outlive the pumps
 };

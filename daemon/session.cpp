@@ -107,6 +107,7 @@ struct SessionParams {
     std::chrono::milliseconds connect_timeout{0};
     std::chrono::milliseconds idle_timeout{0};
     std::uint32_t buffer_bytes = 0;
+    std::uint32_t pipe_bytes = 0;
     config::Splice splice = config::Splice::kOff;
     config::ProxySend send_header = config::ProxySend::kOff;
     bool expect_header = false;
@@ -122,6 +123,7 @@ SessionParams read_params(const ListenerState& listener, const SocketAddress& pe
             std::chrono::milliseconds(c.timeouts.connect_ms),
             std::chrono::milliseconds(c.timeouts.idle_ms),
             c.buffer_bytes,
+            c.pipe_bytes,
             c.splice,
             c.proxy_protocol.send,
             c.proxy_protocol.accept};
@@ -320,6 +322,7 @@ Ready make_ready(const SessionParams& params, Connected backend, ListenerState& 
             {.splice = params.splice == config::Splice::kOn,
              .splice_auto = params.splice == config::Splice::kAuto,
              .buffer_bytes = params.buffer_bytes,
+             .pipe_bytes = params.pipe_bytes,
              .idle = params.idle_timeout,
              .counters = &listener.bytes}};
 }

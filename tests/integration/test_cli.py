@@ -70,6 +70,8 @@ BAD_CONFIGS = [
      ["listeners[0].max_connections: out of range: 0 (expected 1 to 10000000)"]),
     (with_l(buffer_bytes=100),
      ["listeners[0].buffer_bytes: out of range: 100 (expected 1024 to 16777216)"]),
+    (with_l(pipe_bytes=1024),
+     ["listeners[0].pipe_bytes: out of range: 1024 (expected 4096 to 1048576)"]),
     (with_l(splice="always"),
      ['listeners[0].splice: expected true, false or "auto", found "always"']),
     (with_l(timeouts={"connect_ms": 0}),

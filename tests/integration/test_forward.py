@@ -326,7 +326,8 @@ class FewerPackets(unittest.TestCase):
         with Backend(greet_and_close) as be:
             cfg, port = proxy_config([be.port])
             with Daemon(cfg):
-                for _ in range(10):
+                # Until 3 merged: a FIN that comes after ringlbd took the greeting goes alone.
+                while len(counts) < 40 and counts.count(2) < 3:
                     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                         start = time.monotonic()
                         self.assertEqual(recv_all(s), b"220 ready\r\n")
@@ -336,9 +337,8 @@ class FewerPackets(unittest.TestCase):
         self.assertLess(min(waits), 0.1, waits)
         if IO_MODE in ("no_ring", "splice"):
             return  # the pump paths send the FIN on its own
-        # Some FINs come too late to be queued behind the greeting; most do not.
-        merged = counts.count(2)
-        self.assertGreaterEqual(merged, 5, f"segments each client received: {counts}")
+        # Without the merge every client receives 3 (SYN-ACK, greeting, FIN).
+        self.assertEqual(counts.count(2), 3, f"segments each client received: {counts}")
 
     def test_the_handshake_ack_leaves_with_the_first_request(self):
         # The client's request waits in its socket when ringlbd connects: the backend should
@@ -352,12 +352,14 @@ class FewerPackets(unittest.TestCase):
         with Backend(read_request) as be:
             cfg, port = proxy_config([be.port])
             with Daemon(cfg):
-                for _ in range(10):
+                # Until 3 merged: where ringlbd connects before the request arrives, the ACK
+                # goes alone (about half the time on a busy machine).
+                while len(counts) < 40 and counts.count(2) < 3:
                     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                         s.sendall(b"GET /")
                         self.assertEqual(recv_all(s), b"ok GET /")
-        # A client slower to send than ringlbd to connect gets the ACK on its own.
-        self.assertGreaterEqual(counts.count(2), 5, f"segments each backend received: {counts}")
+        # Without it every backend receives 3 (SYN, ACK, request).
+        self.assertEqual(counts.count(2), 3, f"segments each backend received: {counts}")
 
     def test_a_backend_that_speaks_first_is_not_kept_waiting(self):
         # No client bytes: the handshake's ACK must go at once, or the backend's accept()

@@ -98,6 +98,21 @@ TEST(ConfigParse, SpliceIsAutoByDefaultAndTakesABooleanOrAuto) {
                     R"(listeners[0].splice: expected true, false or "auto", found 1)"});
 }
 
+TEST(ConfigParse, PipeBytesIsOneMebibyteByDefaultAndRangeChecked) {
+    auto absent = parse(doc(kListener));
+    ASSERT_TRUE(absent.has_value());
+    EXPECT_EQ(absent->listeners[0].pipe_bytes, 1u << 20);
+    auto small =
+            parse(doc(R"({"name":"l","listen":"127.0.0.1:7000","pool":"web","pipe_bytes":4096})"));
+    ASSERT_TRUE(small.has_value());
+    EXPECT_EQ(small->listeners[0].pipe_bytes, 4096u);
+    EXPECT_EQ(
+            errors_of(doc(
+                    R"({"name":"l","listen":"127.0.0.1:7000","pool":"web","pipe_bytes":2097152})")),
+            std::vector<std::string>{
+                    "listeners[0].pipe_bytes: out of range: 2097152 (expected 4096 to 1048576)"});
+}
+
 TEST(ConfigParse, TheEmbeddedDefaultIsValid) {
     auto r = parse(std::string(default_config_json()));
     ASSERT_TRUE(r.has_value()) << r.error()[0].to_string();

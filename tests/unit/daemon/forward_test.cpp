@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <utility>
@@ -63,6 +64,7 @@ ForwardOptions options_for(Path p, PerWorker<ForwardedBytes>* counters) {
     o.splice = p == Path::kSplice;
     o.splice_auto = p == Path::kAuto;
     o.buffer_ring = p != Path::kNoRing;
+    o.pipe_bytes = 1 << 20;  // the daemon's default (listeners[].pipe_bytes)
     o.counters = counters;
     return o;
 }
@@ -330,6 +332,88 @@ TEST_P(ForwardPaths, TheEndStopsAndJoinsThePumps) {
     if (GetParam() == Path::kAuto) {
         EXPECT_EQ(counters.sum(&ForwardedBytes::splice_switches), 1u);
     }
+}
+
+std::size_t open_descriptors() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::directory_iterator("/proc/self/fd")) {
+        ++n;
+    }
+    return n;
+}
+
+// The splice path keeps empty pipes between bursts, per worker thread (SparePipes). A pipe cut
+// off mid-chunk (its reader reset while it held bytes) must never come back: the next
+// connection on that worker would send those bytes as its own. The spares hold a few
+// descriptors, all closed with their thread.
+TEST(ForwardSplice, SparePipesCarryNoBytesFromOneConnectionToTheNext) {
+    const std::size_t descriptors_before = open_descriptors();
+    {
+        core::RuntimeOptions opts;
+        opts.workers = 1;  // one thread: every connection takes the spares of the one before
+        auto made = core::Runtime::create(opts);
+        if (!made) {
+            GTEST_SKIP() << "io_uring is not available here";
+        }
+        std::unique_ptr<core::Runtime> rt = std::move(*made);
+        std::uint16_t port = 0;
+        UniqueFd listener = test::listen_loopback(8, &port);
+        ASSERT_TRUE(listener);
+        const std::size_t descriptors_idle = open_descriptors();
+        for (int pipe_bytes : {4096, 1 << 20}) {
+            ForwardOptions o = options_for(Path::kSplice, nullptr);
+            o.pipe_bytes = static_cast<std::uint32_t>(pipe_bytes);
+            for (int round = 0; round < 5; ++round) {
+                {
+                    // The backend floods a client that reads a little, then resets.
+                    Connection c = connect_through(listener.get(), port);
+                    core::JoinHandle<ForwardResult> f =
+                            rt->spawn(forward_task(c.proxy_client.get(), c.proxy_backend.get(), o));
+                    const std::string flood(8 << 20, 'x');
+                    std::thread backend([&] { write_all_then_shut(c.backend.get(), flood); });
+                    char some[4096];
+                    ASSERT_EQ(
+                            ::recv(c.client.get(), some, sizeof some, MSG_WAITALL),
+                            ssize_t(sizeof some));
+                    const linger reset{1, 0};
+                    ::setsockopt(c.client.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+                    c.client.reset();
+                    ASSERT_TRUE(test::run_until([&] { return f.is_finished(); }));
+                    core::JoinResult<ForwardResult> r = f.take();
+                    ASSERT_TRUE(r.has_value());
+                    EXPECT_EQ(r->end, ForwardEnd::kReset);
+                    c.proxy_client.reset();  // the session would close both now
+                    c.proxy_backend.reset();
+                    backend.join();  // its writes fail once the proxy's end is gone
+                }
+                // Then a clean connection: exactly its own bytes, both ways.
+                Connection c = connect_through(listener.get(), port);
+                core::JoinHandle<ForwardResult> f =
+                        rt->spawn(forward_task(c.proxy_client.get(), c.proxy_backend.get(), o));
+                const std::string up = test::random_bytes(300000, 2 * round + 1);
+                const std::string down = test::random_bytes(3 << 20, 2 * round + 2);
+                std::string got_up;
+                std::string got_down;
+                std::thread threads[] = {
+                        std::thread(write_all_then_shut, c.client.get(), std::cref(up)),
+                        std::thread(write_all_then_shut, c.backend.get(), std::cref(down)),
+                        std::thread([&] { got_up = read_to_eof(c.backend.get()); }),
+                        std::thread([&] { got_down = read_to_eof(c.client.get()); })};
+                for (std::thread& t : threads) {
+                    t.join();
+                }
+                EXPECT_TRUE(got_up == up) << got_up.size() << " of " << up.size() << " bytes up";
+                EXPECT_TRUE(got_down == down) << got_down.size() << " of " << down.size()
+                                              << " bytes down, first " << got_down.substr(0, 8);
+                ASSERT_TRUE(test::run_until([&] { return f.is_finished(); }));
+                EXPECT_EQ(f.take()->end, ForwardEnd::kClosed);
+            }
+        }
+        // Every connection is closed: what is left open is the spares, 4 pipes at most.
+        EXPECT_LE(open_descriptors(), descriptors_idle + 8);
+    }
+    EXPECT_EQ(open_descriptors(), descriptors_before) << "a pipe outlived its worker thread";
 }
 
 INSTANTIATE_TEST_SUITE_P(
