@@ -91,7 +91,7 @@ struct Listener {
     Splice splice = Splice::kAuto;
     /// Capacity of a splicing direction's pipe (F_SETPIPE_SZ; the kernel rounds it up to a
     /// power-of-two number of pages). Larger pipes move bulk in fewer, larger splices.
-    std::uint32_t pipe_bytes = 1024 * 1024;
+    std::uint32_t pipe_bytes = 256 * 1024;
     Timeouts timeouts;
     ProxyProtocol proxy_protocol;
 };

@@ -152,10 +152,15 @@ private:
     std::size_t count_ = 0;
 };
 
-thread_local SparePipes spare_pipes;
+// Reached only through this function, never inlined into a coroutine: a compiler may keep a
+// thread_local's address across a suspension, and the task may resume on another worker.
+[[gnu::noinline]] SparePipes& spare_pipes() noexcept {
+    thread_local SparePipes spares;
+    return spares;
+}
 
 bool Pipe::open(std::uint32_t want) noexcept {
-    if (!spare_pipes.take(*this)) {
+    if (!spare_pipes().take(*this)) {
         int fds[2];
         if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
             return false;
@@ -165,8 +170,8 @@ bool Pipe::open(std::uint32_t want) noexcept {
         bytes = kDefaultPipeBytes;
     }
     if (bytes != want) {
-        // Best effort: refused (a hard limit on pipe pages, a lower pipe-max-size), the pipe
-        // keeps its capacity and splices move less each; nothing else changes.
+        // Asked once per pipe, best effort: refused (fs.pipe-user-pages-hard reached, a lower
+        // fs.pipe-max-size), the pipe keeps its capacity and splices move less each.
         (void)::fcntl(in.get(), F_SETPIPE_SZ, static_cast<int>(want));
         bytes = want;
     }
@@ -174,7 +179,7 @@ bool Pipe::open(std::uint32_t want) noexcept {
 }
 
 void Pipe::put_away() noexcept {
-    if (out && !spare_pipes.keep(*this)) {
+    if (out && !spare_pipes().keep(*this)) {
         close();
     }
 }
@@ -301,8 +306,9 @@ Task<void> buffer_pump(
 // splice(2) called directly once a ring poll says `from` is readable. Not IORING_OP_SPLICE:
 // the kernel runs every one of those on an io-wq thread, and the hand-offs cost more than the
 // copies saved. Both sockets and the pipe are non-blocking, so no call here blocks: an empty
-// socket or a full peer gives EAGAIN and the pump polls. The pipe exists only while data keeps
-// coming: it is closed whenever the socket runs dry, so an idle connection holds none.
+// socket or a full peer gives EAGAIN and the pump polls. The pipe is held only while data
+// keeps coming: it is put away, empty, whenever the socket runs dry, so an idle connection
+// holds none. A pipe with bytes in it (the reader went away mid-chunk) is closed with the frame.
 // True at a clean end (EOF, propagated), false when broken. The caller's frame owns `flow`
 // and `options`.
 Task<bool> splice_relay(
@@ -344,9 +350,11 @@ Task<bool> splice_relay(
                     through_buffer = chunks == 0;  // nothing at all after POLLIN: urgent data
                     break;                         // drained: give the pipe back and wait
                 }
+                pipe.put_away();  // empty: the last chunk went out whole
                 co_return false;  // reset or error: broken
             }
             if (in == 0) {
+                pipe.put_away();
                 co_return shut_write(to);
             }
             flow.touch();

@@ -441,6 +441,12 @@ cpu_ticks() {
 
 # Busy and total clock ticks of the whole machine (/proc/stat), to tell how much CPU the
 # other jobs on a shared machine took during a run.
+# TCP segments sent on this machine so far (/proc/net/snmp Tcp OutSegs: every segment on
+# loopback is sent once and received once). Divided by requests, it counts each side's packets
+# per request, a proxy's included: each one costs a pass through the TCP stack.
+tcp_out_segments() {
+    awk '/^Tcp:/ && ++n == 2 {print $12}' /proc/net/snmp
+}
 machine_ticks() {
     local user nice system idle iowait irq softirq steal
     read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
@@ -497,7 +503,7 @@ WRK_US='function us(v){ if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1
 END {printf "%s %s %s %s %d %d\n", req+0, rps+0, p50+0, p99+0, err+0, non+0}'
 
 run_wrk() { # TEST TARGET [SAMPLE_TARGET]; TEST is small or close
-    local test=$1 target=$2 as=${3:-$2} port pids out c0 c1 b0 b1 m0 m1 t0 t1
+    local test=$1 target=$2 as=${3:-$2} port pids out c0 c1 b0 b1 m0 m1 t0 t1 s0 s1
     port=$(http_port "$target")
     alive_or_note "$target" || return 0
     pids=$(target_pids "$target")
@@ -509,6 +515,7 @@ run_wrk() { # TEST TARGET [SAMPLE_TARGET]; TEST is small or close
     # shellcheck disable=SC2046
     b0=$(cpu_ticks $(target_pids backend))
     m0=$(machine_ticks)
+    s0=$(tcp_out_segments)
     t0=$(date +%s.%N)
     local TIMEFORMAT='%U %S'
     { time timeout $((DURATION + 30)) wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" \
@@ -518,6 +525,7 @@ run_wrk() { # TEST TARGET [SAMPLE_TARGET]; TEST is small or close
     # shellcheck disable=SC2046
     b1=$(cpu_ticks $(target_pids backend))
     m1=$(machine_ticks)
+    s1=$(tcp_out_segments)
     t1=$(date +%s.%N)
     local req rps p50 p99 err non wu ws
     read -r req rps p50 p99 err non < <(awk "$WRK_US" "$out")
@@ -527,17 +535,18 @@ run_wrk() { # TEST TARGET [SAMPLE_TARGET]; TEST is small or close
         return 0
     fi
     python3 - "$test" "$as" "$req" "$rps" "$p50" "$p99" "$err" "$non" "$c0" "$c1" "$b0" "$b1" \
-        "$t0" "$t1" "$wu" "$ws" "$CLK_TCK" "$ROUND" "$SAMPLES" "$target" "$m0" "$m1" "$(nproc)" <<'PY'
+        "$t0" "$t1" "$wu" "$ws" "$CLK_TCK" "$ROUND" "$SAMPLES" "$target" "$m0" "$m1" "$(nproc)" "$s0" "$s1" <<'PY'
 import sys
 (test, target, req, rps, p50, p99, err, non, c0, c1, b0, b1, t0, t1, wu, ws, hz, rnd, path,
- real_target, m0, m1, ncpu) = sys.argv[1:]
+ real_target, m0, m1, ncpu, s0, s1) = sys.argv[1:]
 req, rps, hz = float(req), float(rps), float(hz)
 wall = float(t1) - float(t0)
 cpu = (int(c1) - int(c0)) / hz
 bcpu = (int(b1) - int(b0)) / hz
 rows = [("rps", rps), ("p50_ms", float(p50) / 1000), ("p99_ms", float(p99) / 1000),
         ("errors", float(err)), ("non2xx", float(non)), ("requests", req),
-        ("wrk_cpu_pct", 100 * (float(wu) + float(ws)) / wall), ("backend_cpu_pct", 100 * bcpu / wall)]
+        ("wrk_cpu_pct", 100 * (float(wu) + float(ws)) / wall), ("backend_cpu_pct", 100 * bcpu / wall),
+        ("segments_per_req", (int(s1) - int(s0)) / req)]
 if real_target != "direct":
     rows += [("cpu_us_per_req", 1e6 * cpu / req), ("proxy_cpu_pct", 100 * cpu / wall)]
 mb0, mt0 = (int(x) for x in m0.split())

@@ -334,7 +334,8 @@ class FewerPackets(unittest.TestCase):
                         waits.append(time.monotonic() - start)
                         counts.append(segments_in(s))
         # Nothing waits for a timer: a delayed ACK or an unpushed segment takes 200 ms or more.
-        self.assertLess(min(waits), 0.1, waits)
+        # (The median: one connection may be slow on a loaded machine for other reasons.)
+        self.assertLess(sorted(waits)[len(waits) // 2], 0.1, waits)
         if IO_MODE in ("no_ring", "splice"):
             return  # the pump paths send the FIN on its own
         # Without the merge every client receives 3 (SYN-ACK, greeting, FIN).
@@ -380,7 +381,7 @@ class FewerPackets(unittest.TestCase):
                         self.assertEqual(s.recv(10), b"hi")
                         self.assertTrue(wait_until(lambda: len(accepted) == i + 1))
                         waits.append(accepted[i] - start)
-        self.assertLess(min(waits), 0.1, waits)
+        self.assertLess(sorted(waits)[len(waits) // 2], 0.1, waits)
 
 
 class Backpressure(unittest.TestCase):

@@ -98,10 +98,10 @@ TEST(ConfigParse, SpliceIsAutoByDefaultAndTakesABooleanOrAuto) {
                     R"(listeners[0].splice: expected true, false or "auto", found 1)"});
 }
 
-TEST(ConfigParse, PipeBytesIsOneMebibyteByDefaultAndRangeChecked) {
+TEST(ConfigParse, PipeBytesIs256KiBByDefaultAndRangeChecked) {
     auto absent = parse(doc(kListener));
     ASSERT_TRUE(absent.has_value());
-    EXPECT_EQ(absent->listeners[0].pipe_bytes, 1u << 20);
+    EXPECT_EQ(absent->listeners[0].pipe_bytes, 256u << 10);
     auto small =
             parse(doc(R"({"name":"l","listen":"127.0.0.1:7000","pool":"web","pipe_bytes":4096})"));
     ASSERT_TRUE(small.has_value());
