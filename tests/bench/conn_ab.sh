@@ -22,6 +22,8 @@ set -uo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 ROUNDS=3
 while [ $# -gt 0 ]; do
     case $1 in
@@ -30,19 +32,11 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-RINGLBD=${RINGLBD:-}
-if [ -z "$RINGLBD" ]; then
-    RINGLBD=$REPO/build-release/daemon/ringlbd
-    [ -x "$RINGLBD" ] || RINGLBD=$REPO/build/daemon/ringlbd
-fi
+RINGLBD=$(default_ringlbd "$REPO")
 RINGLBD_B=${RINGLBD_B:-$RINGLBD}
 A_LISTENER=${RINGLBD_A_LISTENER:-}
 B_LISTENER=${RINGLBD_B_LISTENER:-}
-for t in nginx wrk iperf3 python3 "$RINGLBD" "$RINGLBD_B"; do
-    command -v "$t" >/dev/null || { echo "conn_ab.sh: $t not found" >&2; exit 1; }
-done
-# shellcheck source=tests/bench/lib.sh
-source "$SCRIPT_DIR/lib.sh"
+require conn_ab.sh nginx wrk iperf3 python3 "$RINGLBD" "$RINGLBD_B"
 bench_scratch connab
 B=$(free_port) I=$(free_port)
 
@@ -73,7 +67,6 @@ start A "$A_LISTENER" "$RINGLBD"
 start B "$B_LISTENER" "$RINGLBD_B"
 wait_listening conn_ab.sh "$B" "$I" "${HTTP[A]}" "${HTTP[B]}" "${BULK[A]}" "${BULK[B]}"
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 out_segments() { awk '/^Tcp:/ && ++n == 2 {print $12}' /proc/net/snmp; }
 HZ=$(getconf CLK_TCK)
 
@@ -82,19 +75,16 @@ echo "B: $RINGLBD_B, listeners +{$B_LISTENER}"
 echo
 echo "| round | test | A | B | B/A |"
 echo "|---:|---|---:|---:|---:|"
-# row ROUND TEST A B
-row() { awk -v r="$1" -v t="$2" -v a="$3" -v b="$4" 'BEGIN {
-    printf "| %d | %s | %s | %s | %.2f |\n", r, t, a, b, (a > 0 ? b / a : 0) }'; }
 
 for round in $(seq "$ROUNDS"); do
     declare -A rate p99 cpu segs
     for name in A B; do
-        c0=$(ticks "${PID[$name]}")
+        c0=$(proc_ticks "${PID[$name]}")
         s0=$(out_segments)
         out=$(timeout 40 wrk -t1 -c50 -d6s --latency -H 'Connection: close' \
             "http://127.0.0.1:${HTTP[$name]}/small")
         s1=$(out_segments)
-        c1=$(ticks "${PID[$name]}")
+        c1=$(proc_ticks "${PID[$name]}")
         conns=$(awk '/requests in/ {print $1}' <<<"$out")
         [ -n "$conns" ] && [ "$conns" -gt 0 ] || { echo "conn_ab.sh: wrk measured nothing" >&2; exit 1; }
         rate[$name]=$(awk -v n="$conns" 'BEGIN { printf "%.0f", n / 6 }')
@@ -102,22 +92,18 @@ for round in $(seq "$ROUNDS"); do
         cpu[$name]=$(awk -v d="$((c1 - c0))" -v hz="$HZ" -v n="$conns" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
         segs[$name]=$(awk -v d="$((s1 - s0))" -v n="$conns" 'BEGIN { printf "%.2f", d / n }')
     done
-    row "$round" "new conns: connections/s" "${rate[A]}" "${rate[B]}"
+    ab_row "$round" "new conns: connections/s" "${rate[A]}" "${rate[B]}"
     echo "| $round | new conns: p99 | ${p99[A]} | ${p99[B]} | |"
-    row "$round" "new conns: CPU µs/connection" "${cpu[A]}" "${cpu[B]}"
-    row "$round" "new conns: TCP segments/connection" "${segs[A]}" "${segs[B]}"
+    ab_row "$round" "new conns: CPU µs/connection" "${cpu[A]}" "${cpu[B]}"
+    ab_row "$round" "new conns: TCP segments/connection" "${segs[A]}" "${segs[B]}"
     declare -A gbps spgb
     for name in A B; do
-        c0=$(ticks "${PID[$name]}")
+        c0=$(proc_ticks "${PID[$name]}")
         out=$(timeout 40 iperf3 -c 127.0.0.1 -p "${BULK[$name]}" -t 8 -J)
-        c1=$(ticks "${PID[$name]}")
-        read -r gbps[$name] spgb[$name] < <(python3 -c '
-import json, sys
-d = json.loads(sys.argv[1])["end"]["sum_received"]
-gb = d["bytes"] / 1e9
-print("%.2f %.3f" % (gb * 8 / d["seconds"], int(sys.argv[2]) / int(sys.argv[3]) / gb))' \
-            "$out" "$((c1 - c0))" "$HZ") || { echo "conn_ab.sh: iperf3 measured nothing" >&2; exit 1; }
+        c1=$(proc_ticks "${PID[$name]}")
+        read -r gbps[$name] spgb[$name] < <(iperf3_rate_and_cost "$out" "$((c1 - c0))") \
+            || { echo "conn_ab.sh: iperf3 measured nothing" >&2; exit 1; }
     done
-    row "$round" "bulk, splice auto: Gbit/s" "${gbps[A]}" "${gbps[B]}"
-    row "$round" "bulk, splice auto: CPU s/GB" "${spgb[A]}" "${spgb[B]}"
+    ab_row "$round" "bulk, splice auto: Gbit/s" "${gbps[A]}" "${gbps[B]}"
+    ab_row "$round" "bulk, splice auto: CPU s/GB" "${spgb[A]}" "${spgb[B]}"
 done

@@ -20,6 +20,8 @@ set -uo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 ROUNDS=3
 while [ $# -gt 0 ]; do
     case $1 in
@@ -28,19 +30,11 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-RINGLBD=${RINGLBD:-}
-if [ -z "$RINGLBD" ]; then
-    RINGLBD=$REPO/build-release/daemon/ringlbd
-    [ -x "$RINGLBD" ] || RINGLBD=$REPO/build/daemon/ringlbd
-fi
+RINGLBD=$(default_ringlbd "$REPO")
 A_IO=${RINGLBD_A_IO:-"{}"}
 B_IO=${RINGLBD_B_IO:-'{"incremental": false}'}
 RINGLBD_B=${RINGLBD_B:-$RINGLBD}
-for t in nginx wrk iperf3 python3 "$RINGLBD" "$RINGLBD_B"; do
-    command -v "$t" >/dev/null || { echo "io_ab.sh: $t not found" >&2; exit 1; }
-done
-# shellcheck source=tests/bench/lib.sh
-source "$SCRIPT_DIR/lib.sh"
+require io_ab.sh nginx wrk iperf3 python3 "$RINGLBD" "$RINGLBD_B"
 bench_scratch ioab
 B=$(free_port) I=$(free_port)
 
@@ -72,7 +66,6 @@ start A "$A_IO" "$RINGLBD"
 start B "$B_IO" "$RINGLBD_B"
 wait_listening io_ab.sh "$B" "$I" "${HTTP[A]}" "${HTTP[B]}" "${BULK[A]}" "${BULK[B]}"
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 HZ=$(getconf CLK_TCK)
 
@@ -82,39 +75,32 @@ grep -h "io: " "$TMP/A.log" "$TMP/B.log"
 echo
 echo "| round | test | A | B | B/A |"
 echo "|---:|---|---:|---:|---:|"
-# row ROUND TEST A B
-row() { awk -v r="$1" -v t="$2" -v a="$3" -v b="$4" 'BEGIN {
-    printf "| %d | %s | %s | %s | %.2f |\n", r, t, a, b, (a > 0 ? b / a : 0) }'; }
 
 for round in $(seq "$ROUNDS"); do
     for conns in 50 500 2000; do
         declare -A rps cpu rss
         for name in A B; do
-            c0=$(ticks "${PID[$name]}")
+            c0=$(proc_ticks "${PID[$name]}")
             out=$(timeout 40 wrk -t1 -c"$conns" -d6s "http://127.0.0.1:${HTTP[$name]}/small")
-            c1=$(ticks "${PID[$name]}")
+            c1=$(proc_ticks "${PID[$name]}")
             reqs=$(awk '/requests in/ {print $1}' <<<"$out")
             [ -n "$reqs" ] && [ "$reqs" -gt 0 ] || { echo "io_ab.sh: wrk measured nothing" >&2; exit 1; }
             rps[$name]=$(awk -v n="$reqs" 'BEGIN { printf "%.0f", n / 6 }')
             cpu[$name]=$(awk -v d="$((c1 - c0))" -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
             rss[$name]=$(rss_kib "${PID[$name]}")
         done
-        row "$round" "$conns keep-alive conns: requests/s" "${rps[A]}" "${rps[B]}"
-        row "$round" "$conns keep-alive conns: CPU µs/request" "${cpu[A]}" "${cpu[B]}"
-        row "$round" "RSS KiB after $conns conns (grows only)" "${rss[A]}" "${rss[B]}"
+        ab_row "$round" "$conns keep-alive conns: requests/s" "${rps[A]}" "${rps[B]}"
+        ab_row "$round" "$conns keep-alive conns: CPU µs/request" "${cpu[A]}" "${cpu[B]}"
+        ab_row "$round" "RSS KiB after $conns conns (grows only)" "${rss[A]}" "${rss[B]}"
     done
     declare -A gbps spgb
     for name in A B; do
-        c0=$(ticks "${PID[$name]}")
+        c0=$(proc_ticks "${PID[$name]}")
         out=$(timeout 40 iperf3 -c 127.0.0.1 -p "${BULK[$name]}" -t 8 -J)
-        c1=$(ticks "${PID[$name]}")
-        read -r gbps[$name] spgb[$name] < <(python3 -c '
-import json, sys
-d = json.loads(sys.argv[1])["end"]["sum_received"]
-gb = d["bytes"] / 1e9
-print("%.2f %.3f" % (gb * 8 / d["seconds"], int(sys.argv[2]) / int(sys.argv[3]) / gb))' \
-            "$out" "$((c1 - c0))" "$HZ") || { echo "io_ab.sh: iperf3 measured nothing" >&2; exit 1; }
+        c1=$(proc_ticks "${PID[$name]}")
+        read -r gbps[$name] spgb[$name] < <(iperf3_rate_and_cost "$out" "$((c1 - c0))") \
+            || { echo "io_ab.sh: iperf3 measured nothing" >&2; exit 1; }
     done
-    row "$round" "bulk, splice off: Gbit/s" "${gbps[A]}" "${gbps[B]}"
-    row "$round" "bulk, splice off: CPU s/GB" "${spgb[A]}" "${spgb[B]}"
+    ab_row "$round" "bulk, splice off: Gbit/s" "${gbps[A]}" "${gbps[B]}"
+    ab_row "$round" "bulk, splice off: CPU s/GB" "${spgb[A]}" "${spgb[B]}"
 done

@@ -21,6 +21,8 @@ set -uo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 DURATION=8
 while [ $# -gt 0 ]; do
     case $1 in
@@ -29,16 +31,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-RINGLBD=${RINGLBD:-}
-if [ -z "$RINGLBD" ]; then
-    RINGLBD=$REPO/build-release/daemon/ringlbd
-    [ -x "$RINGLBD" ] || RINGLBD=$REPO/build/daemon/ringlbd
-fi
-for t in perf haproxy nginx wrk python3 "$RINGLBD"; do
-    command -v "$t" >/dev/null || { echo "kernel_share.sh: $t not found" >&2; exit 1; }
-done
-# shellcheck source=tests/bench/lib.sh
-source "$SCRIPT_DIR/lib.sh"
+RINGLBD=$(default_ringlbd "$REPO")
+require kernel_share.sh perf haproxy nginx wrk python3 "$RINGLBD"
 bench_scratch kshare
 B=$(free_port) R=$(free_port) H=$(free_port) M=$(free_port) RB=$(free_port) MB=$(free_port)
 RINGLBD_B_IO=${RINGLBD_B_IO:-}

@@ -66,3 +66,43 @@ NGINX
     nginx -p "$TMP/nginx" -c "$TMP/nginx.conf" &
     PIDS+=($!)
 }
+
+# default_ringlbd REPO: $RINGLBD if set, else the release build's binary, else the debug one's.
+default_ringlbd() {
+    if [ -n "${RINGLBD:-}" ]; then
+        echo "$RINGLBD"
+    elif [ -x "$1/build-release/daemon/ringlbd" ]; then
+        echo "$1/build-release/daemon/ringlbd"
+    else
+        echo "$1/build/daemon/ringlbd"
+    fi
+}
+
+# require SCRIPT TOOL...: exits the script, naming the first tool (or path) not found.
+require() {
+    local script=$1 t
+    shift
+    for t in "$@"; do
+        command -v "$t" >/dev/null || { echo "$script: $t not found" >&2; exit 1; }
+    done
+}
+
+# proc_ticks PID: the process's CPU time so far (utime + stime, in clock ticks).
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# ab_row ROUND TEST A B: a row of an A/B table (markdown), with B/A.
+ab_row() {
+    awk -v r="$1" -v t="$2" -v a="$3" -v b="$4" 'BEGIN {
+        printf "| %d | %s | %s | %s | %.2f |\n", r, t, a, b, (a > 0 ? b / a : 0) }'
+}
+
+# iperf3_rate_and_cost JSON TICKS: "Gbit/s CPU-s/GB" of an `iperf3 -J` run, from its output
+# and the proxy's CPU ticks over it; fails if the run moved nothing.
+iperf3_rate_and_cost() {
+    python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])["end"]["sum_received"]
+gb = d["bytes"] / 1e9
+print("%.2f %.3f" % (gb * 8 / d["seconds"], int(sys.argv[2]) / int(sys.argv[3]) / gb))' \
+        "$1" "$2" "$(getconf CLK_TCK)"
+}
