@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // TimerHeap: timers complete in deadline order whatever order they were added in; a cancel
 // takes out exactly the one it names (the heap stays ordered) and completes it as cancelled,
-// once; nothing is left referenced. Driven by hand, without a ring.
+// once, without waking the owner that cancels it; nothing is left referenced. Driven by hand,
+// without a ring.
 #include "core/uring/timer_heap.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <random>
@@ -31,6 +33,23 @@ std::vector<TimerState*> add_shuffled(TimerHeap& heap, int n, std::uint32_t seed
         timers.push_back(t);
     }
     return timers;
+}
+
+/// A waker target that counts its wake-ups and its live references.
+struct CountingTarget {
+    std::atomic<int> wakes{0};
+    std::atomic<int> refs{0};
+};
+
+const WakerVTable kCountingVTable{
+        [](void* d) noexcept { static_cast<CountingTarget*>(d)->wakes.fetch_add(1); },
+        [](void* d) noexcept { static_cast<CountingTarget*>(d)->refs.fetch_add(1); },
+        [](void* d) noexcept { static_cast<CountingTarget*>(d)->refs.fetch_sub(1); },
+};
+
+Waker waker_for(CountingTarget& t) {
+    t.refs.fetch_add(1);
+    return Waker(&kCountingVTable, &t);
 }
 
 bool completed(const TimerState* t) {
@@ -103,6 +122,46 @@ TEST(TimerHeap, ACancelTakesOutOnlyTheTimerItNames) {
 }
 
 // Shutdown: every pending timer completes as cancelled, however far its deadline.
+// Who is woken: a timer that rings, or that shutdown cancels, wakes its owner, who waits on
+// it; one its owner cancels (~Alarm, letting go of it) must not, or the owner's task would be
+// scheduled for nothing, once per connection end. Every waker reference is let go either way.
+TEST(TimerHeap, OnlyTheOwnersCancelLeavesItsWakerUnwoken) {
+    const std::int64_t live_before = live_timer_states();
+    CountingTarget rang;
+    CountingTarget let_go;
+    CountingTarget shut_down;
+    {
+        TimerHeap heap;
+        TimerState* timers[3];
+        CountingTarget* targets[] = {&rang, &let_go, &shut_down};
+        for (int i = 0; i < 3; ++i) {
+            timers[i] = acquire_timer_state();
+            timers[i]->deadline_ns = i + 1;
+            heap.add(timers[i]);
+            timers[i]->waker.register_waker(waker_for(*targets[i]));
+        }
+        EXPECT_EQ(heap.expire(1), 1u);  // deadline 1 rings
+        heap.cancel(timers[1]);         // its owner lets go of deadline 2
+        heap.cancel_all();              // shutdown takes deadline 3
+        EXPECT_EQ(timers[0]->res, -ETIME);
+        EXPECT_EQ(timers[1]->res, -ECANCELED);
+        EXPECT_EQ(timers[2]->res, -ECANCELED);
+        for (TimerState* t : timers) {
+            EXPECT_TRUE(completed(t));
+            release(t);
+        }
+    }
+    EXPECT_EQ(rang.wakes.load(), 1);
+    EXPECT_EQ(let_go.wakes.load(), 0) << "the owner's own cancel woke it";
+    EXPECT_EQ(shut_down.wakes.load(), 1);
+    for (const CountingTarget* t : {&rang, &let_go, &shut_down}) {
+        EXPECT_EQ(t->refs.load(), 0) << "a waker reference was kept";
+    }
+    if (live_before >= 0) {
+        EXPECT_EQ(live_timer_states(), live_before) << "timers left referenced";
+    }
+}
+
 TEST(TimerHeap, CancelAllCompletesEveryTimerAsCancelled) {
     TimerHeap heap;
     std::vector<TimerState*> timers = add_shuffled(heap, 100, 4);
