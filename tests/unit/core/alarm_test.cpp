@@ -2,13 +2,15 @@
 // Alarm: rings when nobody sets the event; one timer serves many event-woken waits (counted
 // in ring submissions: none); it still rings after waits the event ended; an armed alarm
 // destroyed, or destroyed by an aborted task, leaks nothing; alarms armed on one worker and
-// dropped on another, while they ring, under stress (TSan).
+// dropped on another, while they ring, under stress (TSan); a cancel queued from another
+// thread after the ring's last look is freed with the ring.
 #include "core/alarm.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -226,6 +228,32 @@ TEST_P(AlarmModes, AlarmsArmedAndDroppedAcrossWorkersUnderStress) {
             EXPECT_TRUE(test::run_until([&] { return live_timer_states() == timers_before; }))
                     << "timers not freed: " << live_timer_states() - timers_before;
         }
+    }
+}
+
+// A cancel another thread queues after the owner's last look (a timer whose task finished on
+// another worker as this one stopped) holds a reference in the ring's remote-cancel list. The
+// owner never submits it: ~Ring must let that reference go, or the timer leaks.
+TEST(RingTimers, ACancelQueuedAfterTheOwnersLastLookIsFreedWithTheRing) {
+    const std::int64_t live_before = live_timer_states();
+    CompletionTable table;
+    RingOptions options;
+    options.provided_buffers = false;
+    auto made = Ring::create(options, &table);
+    if (!made) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    std::unique_ptr<Ring> ring = std::move(*made);
+    TimerState* timer = acquire_timer_state();  // our reference
+    timer->ring = ring.get();
+    timer->deadline_ns = monotonic_now_ns() + 3'600'000'000'000;  // an hour: never rings here
+    ring->timers().add(timer);
+    std::thread([&] { ring->request_cancel(timer); }).join();  // queued, not submitted
+    EXPECT_TRUE(ring->has_remote_cancels());
+    ring.reset();
+    release(timer);
+    if (live_before >= 0) {
+        EXPECT_EQ(live_timer_states(), live_before) << "the queued cancel's reference leaked";
     }
 }
 
