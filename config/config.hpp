@@ -92,6 +92,10 @@ struct Listener {
     /// Capacity of a splicing direction's pipe (F_SETPIPE_SZ; the kernel rounds it up to a
     /// power-of-two number of pages). Larger pipes move bulk in fewer, larger splices.
     std::uint32_t pipe_bytes = 256 * 1024;
+    /// When the client's first bytes are already here at the backend connect, the handshake's
+    /// last ACK leaves with them (TCP_QUICKACK off): a packet fewer per connection, but the
+    /// backend accepts only once those bytes are sent, not in parallel with our set-up.
+    bool smart_connect = true;
     Timeouts timeouts;
     ProxyProtocol proxy_protocol;
 };

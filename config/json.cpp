@@ -229,6 +229,7 @@ void read_listener(Reader& r, const json& j, const std::string& path, Config& ou
                  "buffer_bytes",
                  "splice",
                  "pipe_bytes",
+                 "smart_connect",
                  "timeouts",
                  "proxy_protocol"})) {
         return;
@@ -257,6 +258,7 @@ void read_listener(Reader& r, const json& j, const std::string& path, Config& ou
     l.buffer_bytes = r.uint(j, path, "buffer_bytes", 1024, 16 * 1024 * 1024, l.buffer_bytes);
     // Up to the kernel's default pipe-max-size: beyond it an unprivileged ringlbd is refused.
     l.pipe_bytes = r.uint(j, path, "pipe_bytes", 4096, 1024 * 1024, l.pipe_bytes);
+    l.smart_connect = r.boolean(j, path, "smart_connect", l.smart_connect);
     if (const auto it = j.find("splice"); it != j.end()) {
         if (it->is_boolean()) {
             l.splice = it->get<bool>() ? Splice::kOn : Splice::kOff;

@@ -112,6 +112,7 @@ struct SessionParams {
     config::ProxySend send_header = config::ProxySend::kOff;
     bool expect_header = false;
     bool peer_trusted = false;  // only meaningful with expect_header
+    bool smart_connect = false;
 };
 
 SessionParams read_params(const ListenerState& listener, const SocketAddress& peer) {
@@ -127,6 +128,7 @@ SessionParams read_params(const ListenerState& listener, const SocketAddress& pe
             c.splice,
             c.proxy_protocol.send,
             c.proxy_protocol.accept};
+    p.smart_connect = c.smart_connect;
     if (p.expect_header) {
         for (const config::Cidr& net : c.proxy_protocol.trusted) {
             p.peer_trusted = p.peer_trusted || net.contains(peer);
@@ -372,8 +374,9 @@ Task<bool> set_up_with_proxy_protocol(
         }
     }
     // Our header, the payload that came with the client's, or the client's first bytes.
-    const bool bytes_first = params.send_header != config::ProxySend::kOff
-            || received.leftover_bytes > 0 || has_bytes_waiting(client);
+    const bool bytes_first = params.smart_connect
+            && (params.send_header != config::ProxySend::kOff || received.leftover_bytes > 0
+                || has_bytes_waiting(client));
     Connected backend = co_await connect_backend(params, listener, origin, bytes_first);
     if (!connected(backend, params, listener, origin)) {
         co_return false;
@@ -407,7 +410,10 @@ Task<bool> set_up(int client, ListenerState& listener, std::optional<Ready>& rea
         co_return co_await set_up_with_proxy_protocol(client, listener, *start, ready);
     }
     Connected backend = co_await connect_backend(
-            start->params, listener, start->peer, has_bytes_waiting(client));
+            start->params,
+            listener,
+            start->peer,
+            start->params.smart_connect && has_bytes_waiting(client));
     if (!connected(backend, start->params, listener, start->peer)) {
         co_return false;
     }

@@ -113,6 +113,21 @@ TEST(ConfigParse, PipeBytesIs256KiBByDefaultAndRangeChecked) {
                     "listeners[0].pipe_bytes: out of range: 2097152 (expected 4096 to 1048576)"});
 }
 
+TEST(ConfigParse, SmartConnectIsOnByDefaultAndTakesABoolean) {
+    auto absent = parse(doc(kListener));
+    ASSERT_TRUE(absent.has_value());
+    EXPECT_TRUE(absent->listeners[0].smart_connect);
+    auto off = parse(
+            doc(R"({"name":"l","listen":"127.0.0.1:7000","pool":"web","smart_connect":false})"));
+    ASSERT_TRUE(off.has_value());
+    EXPECT_FALSE(off->listeners[0].smart_connect);
+    EXPECT_EQ(
+            errors_of(doc(
+                    R"({"name":"l","listen":"127.0.0.1:7000","pool":"web","smart_connect":"yes"})")),
+            std::vector<std::string>{
+                    "listeners[0].smart_connect: expected true or false, found a string"});
+}
+
 TEST(ConfigParse, TheEmbeddedDefaultIsValid) {
     auto r = parse(std::string(default_config_json()));
     ASSERT_TRUE(r.has_value()) << r.error()[0].to_string();
