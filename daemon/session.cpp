@@ -110,9 +110,9 @@ struct SessionParams {
     std::uint32_t pipe_bytes = 0;
     config::Splice splice = config::Splice::kOff;
     config::ProxySend send_header = config::ProxySend::kOff;
+    bool smart_connect = false;
     bool expect_header = false;
     bool peer_trusted = false;  // only meaningful with expect_header
-    bool smart_connect = false;
 };
 
 SessionParams read_params(const ListenerState& listener, const SocketAddress& peer) {
@@ -127,8 +127,8 @@ SessionParams read_params(const ListenerState& listener, const SocketAddress& pe
             c.pipe_bytes,
             c.splice,
             c.proxy_protocol.send,
+            c.smart_connect,
             c.proxy_protocol.accept};
-    p.smart_connect = c.smart_connect;
     if (p.expect_header) {
         for (const config::Cidr& net : c.proxy_protocol.trusted) {
             p.peer_trusted = p.peer_trusted || net.contains(peer);

@@ -24,14 +24,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 # shellcheck source=tests/bench/lib.sh
 source "$SCRIPT_DIR/lib.sh"
-ROUNDS=3
-while [ $# -gt 0 ]; do
-    case $1 in
-        --rounds) ROUNDS=${2:?}; shift ;;
-        *) echo "usage: tests/bench/conn_ab.sh [--rounds N]" >&2; exit 64 ;;
-    esac
-    shift
-done
+rounds_option conn_ab.sh "$@"
 RINGLBD=$(default_ringlbd "$REPO")
 RINGLBD_B=${RINGLBD_B:-$RINGLBD}
 A_LISTENER=${RINGLBD_A_LISTENER:-}

@@ -22,14 +22,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 # shellcheck source=tests/bench/lib.sh
 source "$SCRIPT_DIR/lib.sh"
-ROUNDS=3
-while [ $# -gt 0 ]; do
-    case $1 in
-        --rounds) ROUNDS=${2:?}; shift ;;
-        *) echo "usage: tests/bench/io_ab.sh [--rounds N]" >&2; exit 64 ;;
-    esac
-    shift
-done
+rounds_option io_ab.sh "$@"
 RINGLBD=$(default_ringlbd "$REPO")
 A_IO=${RINGLBD_A_IO:-"{}"}
 B_IO=${RINGLBD_B_IO:-'{"incremental": false}'}

@@ -106,3 +106,17 @@ gb = d["bytes"] / 1e9
 print("%.2f %.3f" % (gb * 8 / d["seconds"], int(sys.argv[2]) / int(sys.argv[3]) / gb))' \
         "$1" "$2" "$(getconf CLK_TCK)"
 }
+
+# rounds_option SCRIPT ARGS...: ROUNDS from `--rounds N` (default 3); exits on anything else.
+rounds_option() {
+    local script=$1
+    shift
+    ROUNDS=3
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --rounds) ROUNDS=${2:?}; shift ;;
+            *) echo "usage: tests/bench/$script [--rounds N]" >&2; exit 64 ;;
+        esac
+        shift
+    done
+}

@@ -2,6 +2,8 @@
 """Forwarding semantics through the real ringlbd: integrity, order, half-close, reset,
 backpressure (bounded memory under a slow reader), idle timeout and max_connections."""
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import socket
@@ -139,6 +141,30 @@ class SpliceAuto(unittest.TestCase):
     def switches(self, d):
         samples, _ = scrape(d)
         return metric(samples, "ringlb_listener_splice_switches_total", listener="it")
+
+    def test_splice_pipes_take_the_listeners_pipe_bytes(self):
+        # After a transfer each worker keeps its empty pipes (SparePipes): their capacity is
+        # what the listener asked for, read through /proc like any other descriptor's.
+        with Backend(echo_handler) as be:
+            cfg, port = proxy_config([be.port], listener={"splice": True, "pipe_bytes": 131072})
+            with Daemon(cfg) as d:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    payload = os.urandom(4 * MiB)
+                    threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)),
+                                     daemon=True).start()
+                    self.assertEqual(recv_all(s), payload)
+                sizes = []
+                fd_dir = f"/proc/{d.proc.pid}/fd"
+                for name in os.listdir(fd_dir):
+                    with contextlib.suppress(OSError):
+                        if os.readlink(f"{fd_dir}/{name}").startswith("pipe:"):
+                            fd = os.open(f"{fd_dir}/{name}", os.O_RDONLY | os.O_NONBLOCK)
+                            try:
+                                sizes.append(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
+                            finally:
+                                os.close(fd)
+        self.assertIn(131072, sizes, f"pipe capacities: {sizes}")
+        self.assertNotIn(65536, sizes, f"pipe capacities: {sizes}")
 
     def test_bulk_moves_to_splice_and_small_messages_do_not(self):
         if IO_MODE == "no_ring":

@@ -10,25 +10,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/counting_waker.hpp"
+
 namespace ringlb::core {
 namespace {
 
-/// A waker target that counts its wake-ups and its live references.
-struct CountingTarget {
-    std::atomic<int> wakes{0};
-    std::atomic<int> refs{0};
-};
-
-const WakerVTable kCountingVTable{
-        [](void* d) noexcept { static_cast<CountingTarget*>(d)->wakes.fetch_add(1); },
-        [](void* d) noexcept { static_cast<CountingTarget*>(d)->refs.fetch_add(1); },
-        [](void* d) noexcept { static_cast<CountingTarget*>(d)->refs.fetch_sub(1); },
-};
-
-Waker waker_for(CountingTarget& t) {
-    t.refs.fetch_add(1);
-    return Waker(&kCountingVTable, &t);
-}
+using test::CountingTarget;
+using test::waker_for;
 
 TEST(AtomicWaker, WakeReachesTheRegisteredWakerOnce) {
     CountingTarget t;

@@ -15,19 +15,13 @@
 
 #include "core/uring/timer_heap.hpp"
 #include "core/uring/user_data.hpp"
+#include "tests/support/counting_waker.hpp"
 
 namespace ringlb::core {
 namespace {
 
-struct CountingTarget {
-    std::atomic<int> wakes{0};
-};
-
-const WakerVTable kCountingVTable{
-        [](void* d) noexcept { static_cast<CountingTarget*>(d)->wakes.fetch_add(1); },
-        [](void*) noexcept {},
-        [](void*) noexcept {},
-};
+using test::CountingTarget;
+using test::waker_for;
 
 io_uring_cqe fake_cqe(std::int32_t res, std::uint32_t flags = 0) {
     io_uring_cqe cqe{};
@@ -75,7 +69,7 @@ TEST(OneShotHandler, RecordsTheResultPublishesDoneAndWakes) {
     OpState* op = acquire_op_state();
     op->refs.fetch_add(1);  // the SQE's reference
     op->pending_cqes = 1;
-    op->waker.register_waker(Waker(&kCountingVTable, &t));
+    op->waker.register_waker(waker_for(t));
     detail::complete_one_shot(op, fake_cqe(-ECONNREFUSED, 7));
     EXPECT_TRUE(op->done.load());
     EXPECT_EQ(op->res, -ECONNREFUSED);
@@ -93,7 +87,7 @@ TEST(OneShotHandler, ALinkedOperationIsDoneOnlyAfterBothCqes) {
     OpState* op = acquire_op_state();
     op->refs.fetch_add(2);  // the operation's and the linked timeout's SQEs
     op->pending_cqes = 2;
-    op->waker.register_waker(Waker(&kCountingVTable, &t));
+    op->waker.register_waker(waker_for(t));
     detail::complete_one_shot(op, fake_cqe(-ECANCELED));
     EXPECT_FALSE(op->done.load());
     EXPECT_EQ(t.wakes.load(), 0);
