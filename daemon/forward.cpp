@@ -146,6 +146,11 @@ public:
         pipes_[count_++] = std::move(p);
         return true;
     }
+    void release() noexcept {
+        for (; count_ > 0; --count_) {
+            pipes_[count_ - 1].close();
+        }
+    }
 
 private:
     std::array<Pipe, 4> pipes_;
@@ -718,6 +723,10 @@ ForwardResult result_of(const Duplex& x, ForwardEnd end) {
 void arm_reset_on_close(int fd) noexcept {
     const linger abortive{1, 0};
     (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+}
+
+void release_spare_pipes() noexcept {
+    spare_pipes().release();
 }
 
 // Chosen on the worker that starts the connection. A direction that later finds itself on a

@@ -117,4 +117,8 @@ core::Task<ForwardResult> forward_task(int client_fd, int backend_fd, ForwardOpt
 /// SO_LINGER {on, 0}: the next close() sends a RST instead of a FIN.
 void arm_reset_on_close(int fd) noexcept;
 
+/// Closes the calling thread's spare splice pipes (two descriptors each): the accept loop
+/// calls it when the process is out of descriptors, so a client takes their place.
+void release_spare_pipes() noexcept;
+
 }  // namespace ringlb::daemon

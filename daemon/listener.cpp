@@ -11,6 +11,7 @@
 #include "core/timer.hpp"
 #include "core/yield.hpp"
 #include "daemon/back_off.hpp"
+#include "daemon/forward.hpp"
 #include "daemon/log.hpp"
 #include "daemon/session.hpp"
 
@@ -70,6 +71,11 @@ Task<void> accept_loop(std::shared_ptr<ListenerState> listener, int socket) {
             || fd.is(std::errc::device_or_resource_busy) || fd.is(std::errc::not_enough_memory)
             || fd.is(std::errc::no_buffer_space)) {
             // Out of descriptors, memory or ring space: pause, logging at most every 10 s.
+            // The descriptors this worker keeps for later (empty splice pipes) go first.
+            if (fd.is(std::errc::too_many_files_open)
+                || fd.is(std::errc::too_many_files_open_in_system)) {
+                release_spare_pipes();
+            }
             const auto now = std::chrono::steady_clock::now();
             if (now - last_warning >= std::chrono::seconds(10)) {
                 last_warning = now;

@@ -31,6 +31,20 @@ def echo_once(port, payload=b"ping", source=None):
         return recv_all(s)
 
 
+def open_without_waiting(port, n):
+    """`n` connections to `port`, each started (non-blocking) and left to the kernel's backlog."""
+    held = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        held.append(s)
+    return held
+
+
 def header_then_echo(conn, backend):
     """Reads a PROXY header (v1 line or v2 block), records it, then echoes."""
     first = conn.recv(16)
@@ -490,15 +504,7 @@ class Faults(unittest.TestCase):
         with Backend(echo_handler, backlog=4096) as be:
             cfg, port = proxy_config([be.port])
             with Daemon(cfg, nofile=256) as d:
-                held = []
-                for _ in range(1000):  # far more than 256 descriptors allow
-                    s = socket.socket()
-                    s.setblocking(False)
-                    try:
-                        s.connect(("127.0.0.1", port))
-                    except BlockingIOError:
-                        pass
-                    held.append(s)
+                held = open_without_waiting(port, 1000)  # far more than 256 descriptors allow
                 self.assertTrue(wait_until(lambda: "Too many open files" in d.log_text(), 10))
                 self.assertIsNone(d.proc.poll())  # up, not crashed
                 for s in held:
@@ -529,6 +535,37 @@ class Faults(unittest.TestCase):
                 for i in range(50):
                     self.assertEqual(echo_once(port, b"again%d" % i), b"again%d" % i)
                 self.assertLessEqual(d.log_text().count("pausing accepts"), 3)  # rate-limited
+
+    def test_out_of_descriptors_closes_the_spare_splice_pipes_first(self):
+        # A worker keeps the empty pipes of finished splice transfers for the next one (two
+        # descriptors each). Out of descriptors, it closes them before it pauses its accepts.
+        def pipes(d):
+            fd_dir = f"/proc/{d.proc.pid}/fd"
+            found = 0
+            for name in os.listdir(fd_dir):
+                try:
+                    found += os.readlink(f"{fd_dir}/{name}").startswith("pipe:")
+                except OSError:
+                    pass  # closed meanwhile
+            return found
+
+        with Backend(echo_handler, backlog=4096) as be:
+            cfg, port = proxy_config([be.port], listener={"splice": True})
+            with Daemon(cfg, workers=1, nofile=128) as d:
+                before = pipes(d)
+                payload = os.urandom(2 << 20)
+                self.assertEqual(echo_once(port, payload), payload)
+                self.assertTrue(wait_until(lambda: pipes(d) > before, 10), "no spare pipe kept")
+                held = open_without_waiting(port, 300)  # far more than 128 descriptors allow
+                try:
+                    self.assertTrue(wait_until(lambda: "Too many open files" in d.log_text(), 10))
+                    self.assertEqual(pipes(d), before)
+                finally:
+                    for s in held:
+                        s.close()
+                self.assertTrue(wait_until(lambda: metric(scrape(d)[0], "ringlb_listener_active_connections", listener="it") == 0, 60))
+                self.assertEqual(echo_once(port, payload), payload)  # and splices again
+                self.assertIsNone(d.proc.poll())
 
 
 if __name__ == "__main__":
