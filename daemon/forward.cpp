@@ -315,22 +315,24 @@ struct ReadAhead {
     bool failed = false;    // an error or reset, reported once by the socket: broken after the send
 };
 
-// Below this, a chunk is read ahead of (see read_ahead()): a message, not a stream's piece.
+// Below this, and below a quarter of the pipe, a chunk is read ahead of (see read_ahead()): a
+// message, not a stream's piece.
 constexpr std::size_t kReadAheadBelow = 16384;
 
-// Splices again from `from` into the pipe's `room` before a short chunk (`chunk` bytes) goes
-// out. This replaces the splice that, after the send, would find the socket empty, so it costs
-// no call; and when it finds the FIN, the send carries MSG_MORE and the shutdown puts the FIN on
-// the last bytes' segment instead of one of its own (as the ring path does with
-// RecvStream::eof_is_next()). Not for long chunks: a stream's next bytes arrive while the send
-// runs, and the splice after it takes them at once, where a read-ahead's EAGAIN would send the
-// pump to poll (measured: 0.93-1.01× the bulk throughput). A pipe out of slots also says EAGAIN:
-// then the pump polls once more than it had to.
-ReadAhead read_ahead(int from, Pipe& pipe, std::size_t chunk, std::size_t room) noexcept {
+// Splices again from `from` into the rest of the pipe (`pipe_bytes` in all) before a short
+// chunk (`chunk` bytes, in the pipe) goes out. This replaces the splice that, after the send, would
+// find the socket empty, so it costs no call; and when it finds the FIN, the send carries MSG_MORE
+// and the shutdown puts the FIN on the last bytes' segment instead of one of its own (as the ring
+// path does with RecvStream::eof_is_next()). Not for long chunks: a stream's next bytes arrive
+// while the send runs, and the splice after it takes them at once, where a read-ahead's EAGAIN
+// would send the pump to poll (measured: 0.93-1.01× the bulk throughput). A pipe out of slots also
+// says EAGAIN: then the pump polls once more than it had to.
+ReadAhead read_ahead(int from, Pipe& pipe, std::size_t chunk, std::size_t pipe_bytes) noexcept {
     ReadAhead r;
-    if (chunk >= kReadAheadBelow || room == 0) {
+    if (chunk >= std::min(kReadAheadBelow, pipe_bytes / 4)) {
         return r;
     }
+    const std::size_t room = pipe_bytes - chunk;
     for (;;) {
         const ssize_t n = ::splice(
                 from, nullptr, pipe.in.get(), nullptr, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -406,7 +408,7 @@ Task<bool> splice_relay(
             }
             flow.touch();
             auto left = static_cast<std::size_t>(in);
-            const ReadAhead next = read_ahead(from, pipe, left, options.pipe_bytes - left);
+            const ReadAhead next = read_ahead(from, pipe, left, options.pipe_bytes);
             left += next.bytes;
             const unsigned out_flags = next.eof ? kFlags | SPLICE_F_MORE : kFlags;
             while (left > 0) {
@@ -785,8 +787,11 @@ void arm_reset_on_close(int fd) noexcept {
     (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
 }
 
-void release_spare_pipes() noexcept {
-    spare_pipes().release();
+void release_spare_pipes_on(std::error_code error) noexcept {
+    if (error == std::errc::too_many_files_open
+        || error == std::errc::too_many_files_open_in_system) {
+        spare_pipes().release();
+    }
 }
 
 // Chosen on the worker that starts the connection. A direction that later finds itself on a

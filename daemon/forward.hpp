@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <system_error>
 
 #include "core/alarm.hpp"
 #include "core/task.hpp"
@@ -117,8 +118,9 @@ core::Task<ForwardResult> forward_task(int client_fd, int backend_fd, ForwardOpt
 /// SO_LINGER {on, 0}: the next close() sends a RST instead of a FIN.
 void arm_reset_on_close(int fd) noexcept;
 
-/// Closes the calling thread's spare splice pipes (two descriptors each): the accept loop
-/// calls it when the process is out of descriptors, so a client takes their place.
-void release_spare_pipes() noexcept;
+/// Closes the calling thread's spare splice pipes (two descriptors each) when `error` says the
+/// process or the system is out of descriptors (EMFILE, ENFILE), so that a client or a backend
+/// socket can take their place. Called where an accept or a socket() fails.
+void release_spare_pipes_on(std::error_code error) noexcept;
 
 }  // namespace ringlb::daemon

@@ -72,10 +72,7 @@ Task<void> accept_loop(std::shared_ptr<ListenerState> listener, int socket) {
             || fd.is(std::errc::no_buffer_space)) {
             // Out of descriptors, memory or ring space: pause, logging at most every 10 s.
             // The descriptors this worker keeps for later (empty splice pipes) go first.
-            if (fd.is(std::errc::too_many_files_open)
-                || fd.is(std::errc::too_many_files_open_in_system)) {
-                release_spare_pipes();
-            }
+            release_spare_pipes_on(fd.error());
             const auto now = std::chrono::steady_clock::now();
             if (now - last_warning >= std::chrono::seconds(10)) {
                 last_warning = now;

@@ -208,6 +208,7 @@ Task<Connected> connect_backend(
         auto sock = make_tcp_socket(backend.resolved.family());
         if (!sock) {
             // A local shortage (EMFILE, ENOBUFS): another backend would fare no better.
+            release_spare_pipes_on(sock.error());
             LOG_WARN(
                     "pool %s: cannot create a socket for a backend: %s",
                     pool.name().c_str(),

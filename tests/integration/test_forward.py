@@ -355,6 +355,8 @@ class HalfCloseAndReset(unittest.TestCase):
                 time.sleep(0.1)  # "ping" is through
                 os.kill(d.proc.pid, signal.SIGSTOP)
                 try:
+                    # Every thread stopped: none may take "pong" before the RST is in.
+                    self.assertTrue(wait_until(lambda: all_threads_stopped(d.proc.pid), 10))
                     s.sendall(b"pong")
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     s.close()
@@ -364,6 +366,17 @@ class HalfCloseAndReset(unittest.TestCase):
                 self.assertTrue(wait_until(lambda: be.open == 0, 10))
                 self.assertEqual(list(outcome), ["reset"], outcome)
 
+
+def all_threads_stopped(pid):
+    """Whether every thread of process `pid` is stopped (state T in /proc/PID/task/*/stat)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                    return False
+        except FileNotFoundError:
+            pass  # the thread ended
+    return True
 
 def segments_in(sock):
     """TCP segments `sock` has received so far, SYN-ACK or SYN included (struct tcp_info's

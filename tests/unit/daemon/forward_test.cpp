@@ -348,6 +348,87 @@ std::size_t open_descriptors() {
     return n;
 }
 
+// Sends `up` from the client and `down` from the backend at once, each then shut down, and
+// reads both to EOF: what the backend and the client received.
+std::pair<std::string, std::string>
+exchange(const Connection& c, const std::string& up, const std::string& down) {
+    std::string got_up;
+    std::string got_down;
+    {
+        std::jthread threads[] = {
+                std::jthread(write_all_then_shut, c.client.get(), std::cref(up)),
+                std::jthread(write_all_then_shut, c.backend.get(), std::cref(down)),
+                std::jthread([&] { got_up = read_to_eof(c.backend.get()); }),
+                std::jthread([&] { got_down = read_to_eof(c.client.get()); })};
+    }
+    return {std::move(got_up), std::move(got_down)};
+}
+
+std::size_t open_pipes() {
+    std::size_t n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ignored;
+        n += std::filesystem::read_symlink(entry.path(), ignored).string().starts_with("pipe:");
+    }
+    return n;
+}
+
+// A runtime with one worker thread (the splice path's spare pipes are per thread; `rt` is
+// null without io_uring) and a loopback listener for connect_through().
+struct OneWorker {
+    std::unique_ptr<core::Runtime> rt;
+    std::uint16_t port = 0;
+    UniqueFd listener;
+};
+
+OneWorker one_worker() {
+    OneWorker w;
+    core::RuntimeOptions opts;
+    opts.workers = 1;
+    if (auto made = core::Runtime::create(opts)) {
+        w.rt = std::move(*made);
+    }
+    w.listener = test::listen_loopback(8, &w.port);
+    return w;
+}
+
+core::Task<void> release_spare_pipes_task(std::error_code error) {
+    release_spare_pipes_on(error);
+    co_return;
+}
+
+// Out of descriptors, a worker closes the empty pipes it keeps, so that a client or a backend
+// socket can take their place; any other error leaves them.
+TEST(ForwardSplice, OutOfDescriptorsTheWorkerClosesItsSparePipes) {
+    // The spares are per thread: the one that spliced is the one that frees.
+    OneWorker w = one_worker();
+    if (!w.rt) {
+        GTEST_SKIP() << "io_uring is not available here";
+    }
+    ASSERT_TRUE(w.listener);
+    const std::size_t pipes_before = open_pipes();
+    {
+        Connection c = connect_through(w.listener.get(), w.port);
+        core::JoinHandle<ForwardResult> f = w.rt->spawn(forward_task(
+                c.proxy_client.get(), c.proxy_backend.get(), options_for(Path::kSplice, nullptr)));
+        const std::string up = test::random_bytes(200000, 1);
+        const std::string down = test::random_bytes(200000, 2);
+        const auto [got_up, got_down] = exchange(c, up, down);
+        EXPECT_TRUE(got_up == up && got_down == down);
+        ASSERT_TRUE(test::run_until([&] { return f.is_finished(); }));
+    }
+    const std::size_t kept = open_pipes() - pipes_before;
+    ASSERT_GT(kept, 0u) << "no spare pipe after a splice transfer";
+    auto release_on = [&](std::errc e) {
+        core::JoinHandle<void> t = w.rt->spawn(release_spare_pipes_task(std::make_error_code(e)));
+        return test::run_until([&] { return t.is_finished(); });
+    };
+    ASSERT_TRUE(release_on(std::errc::no_buffer_space));
+    EXPECT_EQ(open_pipes() - pipes_before, kept);
+    ASSERT_TRUE(release_on(std::errc::too_many_files_open));
+    EXPECT_EQ(open_pipes(), pipes_before);
+}
+
 // The splice path keeps empty pipes between bursts, per worker thread (SparePipes). A pipe cut
 // off mid-chunk (its reader reset while it held bytes) must never come back: the next
 // connection on that worker would send those bytes as its own. The spares hold a few
@@ -355,16 +436,12 @@ std::size_t open_descriptors() {
 TEST(ForwardSplice, SparePipesCarryNoBytesFromOneConnectionToTheNext) {
     const std::size_t descriptors_before = open_descriptors();
     {
-        core::RuntimeOptions opts;
-        opts.workers = 1;  // one thread: every connection takes the spares of the one before
-        auto made = core::Runtime::create(opts);
-        if (!made) {
+        // One thread: every connection takes the spares of the one before.
+        OneWorker w = one_worker();
+        if (!w.rt) {
             GTEST_SKIP() << "io_uring is not available here";
         }
-        std::unique_ptr<core::Runtime> rt = std::move(*made);
-        std::uint16_t port = 0;
-        UniqueFd listener = test::listen_loopback(8, &port);
-        ASSERT_TRUE(listener);
+        ASSERT_TRUE(w.listener);
         const std::size_t descriptors_idle = open_descriptors();
         for (int pipe_bytes : {4096, 1 << 20}) {
             ForwardOptions o = options_for(Path::kSplice, nullptr);
@@ -372,9 +449,9 @@ TEST(ForwardSplice, SparePipesCarryNoBytesFromOneConnectionToTheNext) {
             for (int round = 0; round < 5; ++round) {
                 {
                     // The backend floods a client that reads a little, then resets.
-                    Connection c = connect_through(listener.get(), port);
-                    core::JoinHandle<ForwardResult> f =
-                            rt->spawn(forward_task(c.proxy_client.get(), c.proxy_backend.get(), o));
+                    Connection c = connect_through(w.listener.get(), w.port);
+                    core::JoinHandle<ForwardResult> f = w.rt->spawn(
+                            forward_task(c.proxy_client.get(), c.proxy_backend.get(), o));
                     const std::string flood(8 << 20, 'x');
                     // Joined however the test leaves (an ASSERT returns early), after `unblock`
                     // shut its socket down, so a write stuck on a full socket returns.
@@ -396,20 +473,12 @@ TEST(ForwardSplice, SparePipesCarryNoBytesFromOneConnectionToTheNext) {
                     backend.join();  // its writes fail once the proxy's end is gone
                 }
                 // Then a clean connection: exactly its own bytes, both ways.
-                Connection c = connect_through(listener.get(), port);
+                Connection c = connect_through(w.listener.get(), w.port);
                 core::JoinHandle<ForwardResult> f =
-                        rt->spawn(forward_task(c.proxy_client.get(), c.proxy_backend.get(), o));
+                        w.rt->spawn(forward_task(c.proxy_client.get(), c.proxy_backend.get(), o));
                 const std::string up = test::random_bytes(300000, 2 * round + 1);
                 const std::string down = test::random_bytes(3 << 20, 2 * round + 2);
-                std::string got_up;
-                std::string got_down;
-                {
-                    std::jthread threads[] = {
-                            std::jthread(write_all_then_shut, c.client.get(), std::cref(up)),
-                            std::jthread(write_all_then_shut, c.backend.get(), std::cref(down)),
-                            std::jthread([&] { got_up = read_to_eof(c.backend.get()); }),
-                            std::jthread([&] { got_down = read_to_eof(c.client.get()); })};
-                }
+                const auto [got_up, got_down] = exchange(c, up, down);
                 EXPECT_TRUE(got_up == up) << got_up.size() << " of " << up.size() << " bytes up";
                 EXPECT_TRUE(got_down == down) << got_down.size() << " of " << down.size()
                                               << " bytes down, first " << got_down.substr(0, 8);
