@@ -7,13 +7,13 @@
 #include <chrono>
 #include <cstdio>
 
+#include "core/back_off.hpp"
 #include "core/buffer.hpp"
 #include "core/io/accept.hpp"
 #include "core/io/recv.hpp"
 #include "core/io/send.hpp"
 #include "core/join_handle.hpp"
 #include "core/timer.hpp"
-#include "daemon/back_off.hpp"
 
 namespace ringlb::daemon {
 
@@ -28,6 +28,10 @@ Task<void> echo_connection(UniqueFd fd, EchoStats* stats) {
     for (;;) {
         Received in = co_await recv(fd.get(), std::move(buf));
         buf = std::move(in.buf);
+        if (in.n.is(std::errc::device_or_resource_busy)) {
+            co_await back_off(std::chrono::milliseconds(1));  // the ring is full: not the peer
+            continue;
+        }
         if (!in.n || in.n.value() == 0) {
             break;  // error or EOF: we are done echoing
         }

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "core/alarm.hpp"
+#include "core/back_off.hpp"
 #include "core/buffer.hpp"
 #include "core/io/poll.hpp"
 #include "core/io/recv.hpp"
@@ -31,7 +32,6 @@
 #include "core/uring/ring.hpp"
 #include "core/worker.hpp"
 #include "core/yield.hpp"
-#include "daemon/back_off.hpp"
 #include "daemon/log.hpp"
 
 namespace ringlb::daemon {

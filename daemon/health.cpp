@@ -6,13 +6,13 @@
 #include <cstring>
 #include <random>
 
+#include "core/back_off.hpp"
 #include "core/buffer.hpp"
 #include "core/io/close.hpp"
 #include "core/io/connect.hpp"
 #include "core/io/recv.hpp"
 #include "core/io/send.hpp"
 #include "core/timer.hpp"
-#include "daemon/back_off.hpp"
 #include "daemon/log.hpp"
 
 namespace ringlb::daemon {

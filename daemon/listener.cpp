@@ -6,11 +6,11 @@
 
 #include <chrono>
 
+#include "core/back_off.hpp"
 #include "core/io/accept.hpp"
 #include "core/join_handle.hpp"
 #include "core/timer.hpp"
 #include "core/yield.hpp"
-#include "daemon/back_off.hpp"
 #include "daemon/forward.hpp"
 #include "daemon/log.hpp"
 #include "daemon/session.hpp"

@@ -14,10 +14,10 @@
 #include <optional>
 #include <utility>
 
+#include "core/back_off.hpp"
 #include "core/io/connect.hpp"
 #include "core/io/send.hpp"
 #include "core/net/address.hpp"
-#include "daemon/back_off.hpp"
 #include "daemon/forward.hpp"
 #include "daemon/listener.hpp"
 #include "daemon/log.hpp"

@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <chrono>
 
 #include "core/assert.hpp"
+#include "core/back_off.hpp"
 #include "core/uring/op_state.hpp"
 #include "core/uring/ring.hpp"
 
@@ -61,6 +63,12 @@ Task<Sent> send_all(int fd, Buffer buf, std::size_t len, Deadline deadline) {
     while (done < len) {
         Sent out = co_await send(fd, std::move(buf), done, len - done, deadline);
         buf = std::move(out.buf);
+        if (out.n.is(std::errc::device_or_resource_busy)) {
+            // The ring is full and nothing was sent: retried here, since the caller could not
+            // tell how much of `len` went before.
+            co_await back_off(std::chrono::milliseconds(1));
+            continue;
+        }
         if (!out.n) {
             co_return Sent{out.n, std::move(buf)};
         }

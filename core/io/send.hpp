@@ -81,7 +81,8 @@ send(int fd, Buffer buf, std::size_t offset, std::size_t len, Deadline deadline 
 }
 
 /// Sends all of bytes [0, `len`) of `buf`, one send in flight at a time. On error `n` is the
-/// error; on success `n` is `len`.
+/// error; on success `n` is `len`. A full ring (-EBUSY) is waited out (back_off()), never
+/// returned: the caller could not tell how many bytes went before it.
 Task<Sent> send_all(int fd, Buffer buf, std::size_t len, Deadline deadline = {});
 
 }  // namespace ringlb::core

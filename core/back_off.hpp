@@ -10,13 +10,13 @@
 #include "core/timer.hpp"
 #include "core/yield.hpp"
 
-namespace ringlb::daemon {
+namespace ringlb::core {
 
-inline core::Task<void> back_off(std::chrono::milliseconds pause) {
-    core::IoResult slept = co_await core::sleep(pause);
+inline Task<void> back_off(std::chrono::milliseconds pause) {
+    IoResult slept = co_await sleep(pause);
     if (slept.is(std::errc::device_or_resource_busy)) {
-        co_await core::yield_now();  // not even a timer fits: let the worker reap first
+        co_await yield_now();  // not even a timer fits: let the worker reap first
     }
 }
 
-}  // namespace ringlb::daemon
+}  // namespace ringlb::core
