@@ -169,13 +169,23 @@ private:
                        {"reason", to_string(static_cast<ConnectError>(e))}});
             }
         });
+        // In service, not "below its max_connections": a full backend is not a down one, and
+        // alerts on this gauge must not fire when a backend is merely busy.
         f.family(
                 "ringlb_backend_up",
-                "1 if the backend may get new connections (healthy and enabled), else 0.",
+                "1 if the backend is in service (enabled, healthy, not ejected), else 0.",
                 MetricType::Gauge);
         each([&](const std::string& p, const BackendEntry& b) {
-            f.add(b.usable(coarse_now_ns()) ? 1 : 0, {{"pool", p}, {"backend", b.address}});
+            f.add(b.in_service(coarse_now_ns()) ? 1 : 0, {{"pool", p}, {"backend", b.address}});
         });
+        f.family(
+                "ringlb_pool_queued_clients",
+                "Clients waiting in the pool's queue for a backend below its max_connections.",
+                MetricType::Gauge);
+        for (const auto& [pool_name, pool] : v.pools) {
+            f.add(static_cast<double>(pool->queued().load(std::memory_order_relaxed)),
+                  {{"pool", pool_name}});
+        }
     }
 
     void collect_workers(Families& f) const {

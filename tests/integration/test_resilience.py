@@ -229,6 +229,10 @@ class Overload(unittest.TestCase):
                 queued.sendall(b"waiting")
                 time.sleep(0.3)
                 self.assertEqual(be.accepted, 2)  # it waits: the backend is at its limit
+                s_, _ = scrape(d)
+                self.assertEqual(metric(s_, "ringlb_pool_queued_clients", pool="p"), 1)
+                # Full is not down: an alert on ringlb_backend_up must not fire.
+                self.assertEqual(metric(s_, "ringlb_backend_up", pool="p", backend=f"127.0.0.1:{be.port}"), 1)
                 held.pop().close()
                 self.assertEqual(queued.recv(7), b"waiting")  # served once a slot freed
                 # Full again: two more wait, a third finds the queue full and is closed.
@@ -245,6 +249,7 @@ class Overload(unittest.TestCase):
                 s_, _ = scrape(d)
                 self.assertEqual(metric(s_, "ringlb_listener_rejected_connections_total",
                                         listener="it", reason="queue"), 3)
+                self.assertEqual(metric(s_, "ringlb_pool_queued_clients", pool="p"), 0)
                 self.assertIn("queue full (2)", d.log_text())
                 queued.close()
                 for s in held:
