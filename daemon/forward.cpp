@@ -175,8 +175,9 @@ bool Pipe::open(std::uint32_t want) noexcept {
         bytes = kDefaultPipeBytes;
     }
     if (bytes != want) {
-        // Asked once per pipe, best effort: refused (fs.pipe-user-pages-hard reached, a lower
-        // fs.pipe-max-size), the pipe keeps its capacity and splices move less each.
+        // Asked once per pipe, best effort: refused (an unprivileged user past
+        // fs.pipe-user-pages-soft or -hard, a lower fs.pipe-max-size), the pipe keeps its
+        // capacity and splices move less each.
         (void)::fcntl(in.get(), F_SETPIPE_SZ, static_cast<int>(want));
         bytes = want;
     }
