@@ -31,37 +31,12 @@ A_LISTENER=${RINGLBD_A_LISTENER:-}
 B_LISTENER=${RINGLBD_B_LISTENER:-}
 require conn_ab.sh nginx wrk iperf3 python3 "$RINGLBD" "$RINGLBD_B"
 bench_scratch connab
-B=$(free_port) I=$(free_port)
-
-start_nginx_small "$B"
-iperf3 -s -p "$I" >/dev/null 2>&1 & PIDS+=($!)
-
-# start NAME LISTENER_JSON BINARY: a ringlbd with an http listener and a bulk one.
-declare -A PID HTTP BULK
-start() {
-    local name=$1 extra=$2 bin=$3
-    HTTP[$name]=$(free_port) BULK[$name]=$(free_port)
-    cat >"$TMP/$name.json" <<EOF
-{ "runtime": { "workers": 1 },
-  "metrics": { "listen": "127.0.0.1:$(free_port)" },
-  "admin": { "socket": "$TMP/$name.sock" },
-  "listeners": [
-    { "name": "http", "listen": "127.0.0.1:${HTTP[$name]}", "pool": "http", $extra
-      "max_connections": 20000, "timeouts": { "connect_ms": 3000, "idle_ms": 86400000 } },
-    { "name": "bulk", "listen": "127.0.0.1:${BULK[$name]}", $extra "pool": "bulk" } ],
-  "pools": [ { "name": "http", "backends": [ { "address": "127.0.0.1:$B" } ] },
-             { "name": "bulk", "backends": [ { "address": "127.0.0.1:$I" } ] } ] }
-EOF
-    "$bin" --config "$TMP/$name.json" --workers 1 >"$TMP/$name.log" 2>&1 &
-    PID[$name]=$!
-    PIDS+=("${PID[$name]}")
-}
-start A "$A_LISTENER" "$RINGLBD"
-start B "$B_LISTENER" "$RINGLBD_B"
-wait_listening conn_ab.sh "$B" "$I" "${HTTP[A]}" "${HTTP[B]}" "${BULK[A]}" "${BULK[B]}"
+start_ab_backends
+start_ab_ringlbd A "$RINGLBD" "{}" "$A_LISTENER" "$A_LISTENER"
+start_ab_ringlbd B "$RINGLBD_B" "{}" "$B_LISTENER" "$B_LISTENER"
+wait_ab_listening conn_ab.sh
 
 out_segments() { awk '/^Tcp:/ && ++n == 2 {print $12}' /proc/net/snmp; }
-HZ=$(getconf CLK_TCK)
 
 echo "A: $RINGLBD, listeners +{$A_LISTENER}"
 echo "B: $RINGLBD_B, listeners +{$B_LISTENER}"
@@ -82,21 +57,12 @@ for round in $(seq "$ROUNDS"); do
         [ -n "$conns" ] && [ "$conns" -gt 0 ] || { echo "conn_ab.sh: wrk measured nothing" >&2; exit 1; }
         rate[$name]=$(awk -v n="$conns" 'BEGIN { printf "%.0f", n / 6 }')
         p99[$name]=$(awk '$1 == "99%" {print $2}' <<<"$out")
-        cpu[$name]=$(awk -v d="$((c1 - c0))" -v hz="$HZ" -v n="$conns" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
+        cpu[$name]=$(per_op_cpu "$((c1 - c0))" "$conns")
         segs[$name]=$(awk -v d="$((s1 - s0))" -v n="$conns" 'BEGIN { printf "%.2f", d / n }')
     done
     ab_row "$round" "new conns: connections/s" "${rate[A]}" "${rate[B]}"
     echo "| $round | new conns: p99 | ${p99[A]} | ${p99[B]} | |"
     ab_row "$round" "new conns: CPU µs/connection" "${cpu[A]}" "${cpu[B]}"
     ab_row "$round" "new conns: TCP segments/connection" "${segs[A]}" "${segs[B]}"
-    declare -A gbps spgb
-    for name in A B; do
-        c0=$(proc_ticks "${PID[$name]}")
-        out=$(timeout 40 iperf3 -c 127.0.0.1 -p "${BULK[$name]}" -t 8 -J)
-        c1=$(proc_ticks "${PID[$name]}")
-        read -r gbps[$name] spgb[$name] < <(iperf3_rate_and_cost "$out" "$((c1 - c0))") \
-            || { echo "conn_ab.sh: iperf3 measured nothing" >&2; exit 1; }
-    done
-    ab_row "$round" "bulk, splice auto: Gbit/s" "${gbps[A]}" "${gbps[B]}"
-    ab_row "$round" "bulk, splice auto: CPU s/GB" "${spgb[A]}" "${spgb[B]}"
+    bulk_ab conn_ab.sh "$round" "bulk, splice auto"
 done

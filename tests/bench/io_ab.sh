@@ -29,38 +29,13 @@ B_IO=${RINGLBD_B_IO:-'{"incremental": false}'}
 RINGLBD_B=${RINGLBD_B:-$RINGLBD}
 require io_ab.sh nginx wrk iperf3 python3 "$RINGLBD" "$RINGLBD_B"
 bench_scratch ioab
-B=$(free_port) I=$(free_port)
-
-start_nginx_small "$B"
-iperf3 -s -p "$I" >/dev/null 2>&1 & PIDS+=($!)
-
-# start NAME IO_JSON BINARY: a ringlbd with an http listener (defaults) and a bulk one (splice
-# off).
-declare -A PID HTTP BULK
-start() {
-    local name=$1 io=$2 bin=$3
-    HTTP[$name]=$(free_port) BULK[$name]=$(free_port)
-    cat >"$TMP/$name.json" <<EOF
-{ "runtime": { "workers": 1, "io": $io },
-  "metrics": { "listen": "127.0.0.1:$(free_port)" },
-  "admin": { "socket": "$TMP/$name.sock" },
-  "listeners": [
-    { "name": "http", "listen": "127.0.0.1:${HTTP[$name]}", "pool": "http",
-      "max_connections": 20000, "timeouts": { "connect_ms": 3000, "idle_ms": 86400000 } },
-    { "name": "bulk", "listen": "127.0.0.1:${BULK[$name]}", "pool": "bulk", "splice": false } ],
-  "pools": [ { "name": "http", "backends": [ { "address": "127.0.0.1:$B" } ] },
-             { "name": "bulk", "backends": [ { "address": "127.0.0.1:$I" } ] } ] }
-EOF
-    "$bin" --config "$TMP/$name.json" --workers 1 >"$TMP/$name.log" 2>&1 &
-    PID[$name]=$!
-    PIDS+=("${PID[$name]}")
-}
-start A "$A_IO" "$RINGLBD"
-start B "$B_IO" "$RINGLBD_B"
-wait_listening io_ab.sh "$B" "$I" "${HTTP[A]}" "${HTTP[B]}" "${BULK[A]}" "${BULK[B]}"
+start_ab_backends
+# The http listener with the defaults, the bulk one with splice off (the receive path).
+start_ab_ringlbd A "$RINGLBD" "$A_IO" "" '"splice": false,'
+start_ab_ringlbd B "$RINGLBD_B" "$B_IO" "" '"splice": false,'
+wait_ab_listening io_ab.sh
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-HZ=$(getconf CLK_TCK)
 
 echo "A: runtime.io $A_IO, $RINGLBD"
 echo "B: runtime.io $B_IO, $RINGLBD_B"
@@ -79,21 +54,12 @@ for round in $(seq "$ROUNDS"); do
             reqs=$(awk '/requests in/ {print $1}' <<<"$out")
             [ -n "$reqs" ] && [ "$reqs" -gt 0 ] || { echo "io_ab.sh: wrk measured nothing" >&2; exit 1; }
             rps[$name]=$(awk -v n="$reqs" 'BEGIN { printf "%.0f", n / 6 }')
-            cpu[$name]=$(awk -v d="$((c1 - c0))" -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
+            cpu[$name]=$(per_op_cpu "$((c1 - c0))" "$reqs")
             rss[$name]=$(rss_kib "${PID[$name]}")
         done
         ab_row "$round" "$conns keep-alive conns: requests/s" "${rps[A]}" "${rps[B]}"
         ab_row "$round" "$conns keep-alive conns: CPU µs/request" "${cpu[A]}" "${cpu[B]}"
         ab_row "$round" "RSS KiB after $conns conns (grows only)" "${rss[A]}" "${rss[B]}"
     done
-    declare -A gbps spgb
-    for name in A B; do
-        c0=$(proc_ticks "${PID[$name]}")
-        out=$(timeout 40 iperf3 -c 127.0.0.1 -p "${BULK[$name]}" -t 8 -J)
-        c1=$(proc_ticks "${PID[$name]}")
-        read -r gbps[$name] spgb[$name] < <(iperf3_rate_and_cost "$out" "$((c1 - c0))") \
-            || { echo "io_ab.sh: iperf3 measured nothing" >&2; exit 1; }
-    done
-    ab_row "$round" "bulk, splice off: Gbit/s" "${gbps[A]}" "${gbps[B]}"
-    ab_row "$round" "bulk, splice off: CPU s/GB" "${spgb[A]}" "${spgb[B]}"
+    bulk_ab io_ab.sh "$round" "bulk, splice off"
 done

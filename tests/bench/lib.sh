@@ -120,3 +120,61 @@ rounds_option() {
         shift
     done
 }
+
+# The A/B scripts' set-up (conn_ab.sh, io_ab.sh): an nginx backend on $B serving /small and an
+# iperf3 server on $I, then two ringlbd instances, A and B, each with an "http" listener to
+# nginx and a "bulk" one to iperf3; their PIDs and listener ports in PID, HTTP and BULK.
+start_ab_backends() {
+    B=$(free_port) I=$(free_port)
+    start_nginx_small "$B"
+    iperf3 -s -p "$I" >/dev/null 2>&1 &
+    PIDS+=($!)
+    declare -gA PID HTTP BULK
+}
+
+# start_ab_ringlbd NAME BINARY IO_JSON HTTP_EXTRA BULK_EXTRA: one instance, 1 worker, with
+# `runtime.io` IO_JSON; the EXTRAs are JSON members added to a listener, each ending in a comma.
+start_ab_ringlbd() {
+    local name=$1 bin=$2 io=$3 http_extra=$4 bulk_extra=$5
+    HTTP[$name]=$(free_port) BULK[$name]=$(free_port)
+    cat >"$TMP/$name.json" <<JSON
+{ "runtime": { "workers": 1, "io": $io },
+  "metrics": { "listen": "127.0.0.1:$(free_port)" },
+  "admin": { "socket": "$TMP/$name.sock" },
+  "listeners": [
+    { "name": "http", "listen": "127.0.0.1:${HTTP[$name]}", $http_extra "pool": "http",
+      "max_connections": 20000, "timeouts": { "connect_ms": 3000, "idle_ms": 86400000 } },
+    { "name": "bulk", "listen": "127.0.0.1:${BULK[$name]}", $bulk_extra "pool": "bulk" } ],
+  "pools": [ { "name": "http", "backends": [ { "address": "127.0.0.1:$B" } ] },
+             { "name": "bulk", "backends": [ { "address": "127.0.0.1:$I" } ] } ] }
+JSON
+    "$bin" --config "$TMP/$name.json" --workers 1 >"$TMP/$name.log" 2>&1 &
+    PID[$name]=$!
+    PIDS+=("${PID[$name]}")
+}
+
+# wait_ab_listening SCRIPT: until the backends and both instances listen.
+wait_ab_listening() {
+    wait_listening "$1" "$B" "$I" "${HTTP[A]}" "${HTTP[B]}" "${BULK[A]}" "${BULK[B]}"
+}
+
+# bulk_ab SCRIPT ROUND LABEL: iperf3 (8 s) through A's then B's bulk listener; two rows of the
+# A/B table, "LABEL: Gbit/s" and "LABEL: CPU s/GB".
+bulk_ab() {
+    local script=$1 round=$2 label=$3 name c0 c1 out
+    local -A gbps spgb
+    for name in A B; do
+        c0=$(proc_ticks "${PID[$name]}")
+        out=$(timeout 40 iperf3 -c 127.0.0.1 -p "${BULK[$name]}" -t 8 -J)
+        c1=$(proc_ticks "${PID[$name]}")
+        read -r "gbps[$name]" "spgb[$name]" < <(iperf3_rate_and_cost "$out" "$((c1 - c0))") \
+            || { echo "$script: iperf3 measured nothing" >&2; exit 1; }
+    done
+    ab_row "$round" "$label: Gbit/s" "${gbps[A]}" "${gbps[B]}"
+    ab_row "$round" "$label: CPU s/GB" "${spgb[A]}" "${spgb[B]}"
+}
+
+# per_op_cpu TICKS N: the CPU µs per operation of TICKS clock ticks over N operations.
+per_op_cpu() {
+    awk -v d="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }'
+}
