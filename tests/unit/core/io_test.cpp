@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -313,6 +314,49 @@ TEST_P(IoModes, CloseOnAFullRingStillClosesTheDescriptor) {
     EXPECT_EQ(::fcntl(victim, F_GETFD), -1) << "the descriptor leaked";
     EXPECT_EQ(errno, EBADF);
     rt->shutdown();
+}
+
+Task<IoResult> send_all_of(int fd, const std::string* payload) {
+    Buffer out = Buffer::allocate(payload->size());
+    std::memcpy(out.data(), payload->data(), payload->size());
+    Sent sent = co_await send_all(fd, std::move(out), payload->size());
+    co_return sent.n;
+}
+
+// A full ring refuses the send with -EBUSY. send_all() must wait for room, not return it: after
+// a partial send its caller could not retry without sending bytes twice.
+TEST_P(IoModes, SendAllOnAFullRingWaitsForRoomAndSendsEveryByteOnce) {
+    // Whether the send finds the ring full depends on whether the worker's wake-up read is
+    // armed at that moment: rounds until one was held back (about every other one is).
+    int held = 0;
+    for (int round = 0; round < 40 && held == 0; ++round) {
+        RINGLB_RUNTIME_OR_SKIP(rt, 1, GetParam(), 8, 4);
+        FullRing full;
+        ASSERT_TRUE(full.fill(*rt)) << full.busy.load();
+        int sv[2];
+        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        UniqueFd c(sv[0]);
+        UniqueFd d(sv[1]);
+        const std::string payload = test::random_bytes(1000, static_cast<std::uint64_t>(round));
+        JoinHandle<IoResult> sending = rt->spawn(send_all_of(c.get(), &payload));
+        std::this_thread::sleep_for(30ms);
+        held += sending.is_finished() ? 0 : 1;
+        ::shutdown(full.b.get(), SHUT_WR);  // the held receives end: room on the ring
+        ASSERT_TRUE(test::run_until([&] { return sending.is_finished(); }));
+        JoinResult<IoResult> sent = sending.take();
+        ASSERT_TRUE(sent.has_value());
+        ASSERT_TRUE(sent->has_value()) << sent->raw();
+        EXPECT_EQ(sent->value(), static_cast<std::int64_t>(payload.size()));
+        c.reset();
+        std::string got;
+        char chunk[4096];
+        for (ssize_t n; (n = ::recv(d.get(), chunk, sizeof chunk, 0)) > 0;) {
+            got.append(chunk, static_cast<std::size_t>(n));
+        }
+        EXPECT_TRUE(got == payload) << got.size() << " bytes of " << payload.size();
+        rt->shutdown();
+    }
+    EXPECT_GT(held, 0) << "no round found the ring full: the retry was never exercised";
 }
 
 Task<void> accept_forever(int listen_fd) {
